@@ -1,0 +1,2 @@
+/** Tokens with grants, tenants and roles. */
+export {};

@@ -1,0 +1,2 @@
+/** Typed client over the WebSocket protocol and mediasoup-client. */
+export {};

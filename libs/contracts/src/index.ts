@@ -1,0 +1,9 @@
+/**
+ * The only thing Parley services know about each other: NATS subjects with zod schemas and
+ * inferred types, the WebSocket protocol, HTTP DTOs and the error shape. No Nest imports: the
+ * browser client imports this library too.
+ */
+export * from './lib/errors';
+export * from './lib/contract';
+export * from './lib/services';
+export * from './lib/registry';

@@ -1,0 +1,461 @@
+import { hostname } from 'node:os';
+import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import {
+  type ErrorBody,
+  type EventContract,
+  type PayloadOf,
+  ReplyEnvelope,
+  type RequestContract,
+  type RequestOf,
+  type ResponseOf,
+} from '@parley/contracts';
+import {
+  type Logger,
+  type Metrics,
+  getCorrelationId,
+  newCorrelationId,
+  recordError,
+  setCorrelationId,
+  tracer,
+} from '@parley/observability';
+import {
+  ErrorCode,
+  Events,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type NatsError,
+  type Subscription,
+  connect,
+} from 'nats';
+import { decodeJson, encodeJson, natsHeaderGetter, natsHeaderSetter, newHeaders, subjectWith } from './codec';
+import { MessagingError, toErrorBody } from './errors';
+
+/** Options of {@link NatsMessaging}. */
+export interface NatsMessagingOptions {
+  /** NATS server URLs. */
+  servers: string[];
+  /** Connection name shown by the server (`<service>@<node>`). */
+  name: string;
+  /** Default queue group of served requests (the service name). */
+  queue: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** Default request deadline. */
+  defaultTimeoutMs?: number;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** What a request handler receives besides the validated payload. */
+export interface HandlerMeta {
+  subject: string;
+  headers?: MsgHdrs;
+  correlationId: string;
+}
+
+/** Per-call options of {@link NatsMessaging.request}. */
+export interface RequestOptions {
+  /** Deadline; defaults to the contract's. */
+  timeoutMs?: number;
+  /** Trailing subject tokens (e.g. a node id for a directed request). */
+  tokens?: string[];
+}
+
+type Registration = (nc: NatsConnection) => Subscription;
+
+/**
+ * Typed NATS messaging: every payload is validated against its contract on both ends, W3C trace
+ * context and the correlation id travel in NATS headers, every request has a deadline, and
+ * transport failures become {@link MessagingError}s with `code` and `retryable`.
+ *
+ * The connection is established in the background and retried forever, so a service starts (and
+ * reports not-ready) while NATS is down; registrations are applied once connected and survive
+ * reconnects.
+ */
+export class NatsMessaging {
+  private nc?: NatsConnection;
+  private closed = false;
+  private connectedNow = false;
+  private lastError?: string;
+  private readonly registrations: Registration[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly opts: NatsMessagingOptions) {}
+
+  /** Starts connecting (resolves immediately; see {@link waitUntilConnected}). */
+  start(): void {
+    void this.connectLoop();
+  }
+
+  private async connectLoop(): Promise<void> {
+    try {
+      const nc = await connect({
+        servers: this.opts.servers,
+        name: this.opts.name,
+        user: this.opts.user,
+        pass: this.opts.password,
+        token: this.opts.token,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        pingInterval: 5_000,
+        maxPingOut: 2,
+      });
+      if (this.closed) {
+        await nc.close();
+        return;
+      }
+      this.nc = nc;
+      this.connectedNow = true;
+      this.opts.logger.info('start() | connected to NATS', { server: nc.getServer() });
+      for (const reg of this.registrations) this.subscriptions.push(reg(nc));
+      for (const w of this.waiters.splice(0)) w();
+      void this.watchStatus(nc);
+      void nc.closed().then((err) => {
+        this.connectedNow = false;
+        if (err) this.opts.logger.error('closed() | NATS connection closed with error', { err: err.message });
+      });
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.opts.logger.error('start() | cannot connect to NATS', { err: this.lastError });
+    }
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === Events.Disconnect) {
+        this.connectedNow = false;
+        this.lastError = `disconnected from ${String(s.data)}`;
+        this.opts.logger.warn('status() | NATS disconnected', { server: s.data });
+      } else if (s.type === Events.Reconnect) {
+        this.connectedNow = true;
+        this.opts.logger.info('status() | NATS reconnected', { server: s.data });
+      }
+    }
+  }
+
+  /** Whether the connection is up now. */
+  get connected(): boolean {
+    return this.connectedNow && !!this.nc && !this.nc.isClosed();
+  }
+
+  /** Readiness check: ok when connected, with the reason otherwise. */
+  health(): { ok: boolean; reason?: string } {
+    if (this.connected) return { ok: true };
+    return { ok: false, reason: this.nc ? (this.lastError ?? 'NATS disconnected') : `connecting to ${this.opts.servers.join(',')}` };
+  }
+
+  /** Resolves once the first connection is up. */
+  waitUntilConnected(): Promise<void> {
+    if (this.nc) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The underlying connection (JetStream helpers use it). Throws UNAVAILABLE before connecting. */
+  get connection(): NatsConnection {
+    if (!this.nc) throw new MessagingError('UNAVAILABLE', 'not connected to NATS yet', true);
+    return this.nc;
+  }
+
+  private register(reg: Registration): void {
+    this.registrations.push(reg);
+    if (this.nc) this.subscriptions.push(reg(this.nc));
+  }
+
+  /**
+   * Serves a request contract: validates the request, runs the handler inside the caller's trace
+   * (a SERVER span) and correlation id, validates the response, replies with an envelope. Invalid
+   * input gets a `BAD_REQUEST` reply and a log line; nothing a caller sends can crash the process.
+   */
+  serve<C extends RequestContract>(
+    contract: C,
+    handler: (req: RequestOf<C>, meta: HandlerMeta) => Promise<ResponseOf<C>> | ResponseOf<C>,
+    opts: { queue?: string | false; tokens?: string[] } = {},
+  ): void {
+    const subject = subjectWith(contract.subject, opts.tokens, true);
+    const queue = opts.queue === false ? undefined : (opts.queue ?? this.opts.queue);
+    this.register((nc) =>
+      nc.subscribe(subject, {
+        queue,
+        callback: (err, msg) => {
+          if (err) {
+            this.opts.logger.error('serve() | subscription error', { subject, err: err.message });
+            return;
+          }
+          void this.handleRequest(contract, handler, msg);
+        },
+      }),
+    );
+  }
+
+  private async handleRequest<C extends RequestContract>(
+    contract: C,
+    handler: (req: RequestOf<C>, meta: HandlerMeta) => Promise<ResponseOf<C>> | ResponseOf<C>,
+    msg: Msg,
+  ): Promise<void> {
+    const started = performance.now();
+    let parent = propagation.extract(context.active(), msg.headers, natsHeaderGetter);
+    const correlationId = getCorrelationId(parent) ?? newCorrelationId();
+    parent = setCorrelationId(parent, correlationId);
+    const span = tracer().startSpan(
+      `${contract.subject} process`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.destination.name': msg.subject,
+          'messaging.operation.type': 'process',
+          'parley.correlation_id': correlationId,
+        },
+      },
+      parent,
+    );
+    await context.with(trace.setSpan(parent, span), async () => {
+      let envelope: ReplyEnvelope;
+      let outcome = 'ok';
+      try {
+        let raw: unknown;
+        try {
+          raw = decodeJson(msg.data);
+        } catch {
+          throw new MessagingError('BAD_REQUEST', 'payload is not valid JSON');
+        }
+        const parsed = contract.request.safeParse(raw);
+        if (!parsed.success) {
+          this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'server' });
+          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
+        }
+        const result = await handler(parsed.data as RequestOf<C>, { subject: msg.subject, headers: msg.headers, correlationId });
+        const checked = contract.response.safeParse(result);
+        if (!checked.success) {
+          this.opts.logger.error('serve() | handler produced an invalid response', {
+            subject: contract.subject,
+            issues: summarizeIssues(checked.error.issues),
+          });
+          throw new MessagingError('INTERNAL', 'handler produced an invalid response');
+        }
+        envelope = { ok: true, data: checked.data };
+      } catch (err) {
+        const body: ErrorBody = toErrorBody(err);
+        outcome = body.code;
+        recordError(span, err);
+        const level = body.code === 'INTERNAL' ? 'error' : 'warn';
+        this.opts.logger.log(level, 'serve() | request failed', {
+          subject: msg.subject,
+          code: body.code,
+          reason: body.message,
+          ...(body.code === 'INTERNAL' && err instanceof Error ? { err: err.message, stack: err.stack } : {}),
+        });
+        envelope = { ok: false, error: body };
+      }
+      if (msg.reply) {
+        try {
+          msg.respond(encodeJson(envelope));
+        } catch (err) {
+          this.opts.logger.error('serve() | cannot send reply', { subject: msg.subject, err: (err as Error).message });
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      if (outcome === 'ok') {
+        this.opts.logger.debug('serve() | request handled', { subject: msg.subject, duration_ms: Math.round(seconds * 1e4) / 10 });
+      }
+      span.end();
+      this.opts.metrics?.natsDuration.observe({ subject: contract.subject, role: 'server', outcome }, seconds);
+    });
+  }
+
+  /**
+   * Sends a request and waits for the typed response. Throws {@link MessagingError}:
+   * `BAD_REQUEST` (payload invalid, not sent), `TIMEOUT`, `NO_RESPONDERS`, `UNAVAILABLE`,
+   * `BAD_RESPONSE`, or the server's own code (with `remote: true`).
+   */
+  async request<C extends RequestContract>(contract: C, payload: RequestOf<C>, opts: RequestOptions = {}): Promise<ResponseOf<C>> {
+    const started = performance.now();
+    const subject = subjectWith(contract.subject, opts.tokens);
+    const timeout = opts.timeoutMs ?? contract.timeoutMs ?? this.opts.defaultTimeoutMs ?? 5000;
+    let ctx = context.active();
+    if (!getCorrelationId(ctx)) ctx = setCorrelationId(ctx, newCorrelationId());
+    const span = tracer().startSpan(
+      `${contract.subject} request`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.destination.name': subject,
+          'messaging.operation.type': 'send',
+          'parley.correlation_id': getCorrelationId(ctx) ?? '',
+        },
+      },
+      ctx,
+    );
+    const spanCtx = trace.setSpan(ctx, span);
+    let outcome = 'ok';
+    try {
+      return await context.with(spanCtx, async () => {
+        const parsed = contract.request.safeParse(payload);
+        if (!parsed.success) {
+          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
+        }
+        if (!this.nc || this.nc.isClosed()) throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
+        const headers = newHeaders();
+        propagation.inject(spanCtx, headers, natsHeaderSetter);
+        let reply: Msg;
+        try {
+          reply = await this.nc.request(subject, encodeJson(parsed.data), { timeout, headers });
+        } catch (err) {
+          throw mapNatsError(err as NatsError, subject, timeout);
+        }
+        let raw: unknown;
+        try {
+          raw = decodeJson(reply.data);
+        } catch {
+          throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not JSON`);
+        }
+        const env = ReplyEnvelope.safeParse(raw);
+        if (!env.success) throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not a Parley envelope`);
+        if (!env.data.ok) throw MessagingError.fromBody(env.data.error);
+        const data = contract.response.safeParse(env.data.data);
+        if (!data.success) {
+          throw new MessagingError('BAD_RESPONSE', `invalid ${contract.subject} response: ${summarizeIssues(data.error.issues)}`);
+        }
+        return data.data as ResponseOf<C>;
+      });
+    } catch (err) {
+      outcome = err instanceof MessagingError ? err.code : 'INTERNAL';
+      recordError(span, err);
+      throw err;
+    } finally {
+      span.end();
+      this.opts.metrics?.natsDuration.observe({ subject: contract.subject, role: 'client', outcome }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Publishes an event after validating it; trace context and correlation id go in headers. */
+  publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, opts: { tokens?: string[] } = {}): void {
+    const subject = subjectWith(contract.subject, opts.tokens);
+    const parsed = contract.payload.safeParse(payload);
+    if (!parsed.success) {
+      throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
+    }
+    if (!this.nc || this.nc.isClosed()) throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
+    const span = tracer().startSpan(`${contract.subject} publish`, {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject },
+    });
+    const headers = newHeaders();
+    propagation.inject(trace.setSpan(context.active(), span), headers, natsHeaderSetter);
+    this.nc.publish(subject, encodeJson(parsed.data), { headers });
+    span.end();
+  }
+
+  /**
+   * Subscribes to an event; invalid payloads are logged and dropped. The handler runs inside the
+   * publisher's trace (a CONSUMER span) and correlation id. Returns an unsubscribe function.
+   */
+  subscribe<C extends EventContract>(
+    contract: C,
+    handler: (payload: PayloadOf<C>, meta: HandlerMeta) => Promise<void> | void,
+    opts: { tokens?: string[]; queue?: string } = {},
+  ): () => void {
+    const subject = subjectWith(contract.subject, opts.tokens, true);
+    let sub: Subscription | undefined;
+    let cancelled = false;
+    this.register((nc) => {
+      sub = nc.subscribe(subject, {
+        queue: opts.queue,
+        callback: (err, msg) => {
+          if (err || cancelled) return;
+          void this.handleEvent(contract, handler, msg);
+        },
+      });
+      return sub;
+    });
+    return () => {
+      cancelled = true;
+      sub?.unsubscribe();
+    };
+  }
+
+  private async handleEvent<C extends EventContract>(
+    contract: C,
+    handler: (payload: PayloadOf<C>, meta: HandlerMeta) => Promise<void> | void,
+    msg: Msg,
+  ): Promise<void> {
+    let parent = propagation.extract(context.active(), msg.headers, natsHeaderGetter);
+    const correlationId = getCorrelationId(parent) ?? newCorrelationId();
+    parent = setCorrelationId(parent, correlationId);
+    const span = tracer().startSpan(
+      `${contract.subject} receive`,
+      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } },
+      parent,
+    );
+    await context.with(trace.setSpan(parent, span), async () => {
+      try {
+        let raw: unknown;
+        try {
+          raw = decodeJson(msg.data);
+        } catch {
+          throw new MessagingError('BAD_REQUEST', 'payload is not valid JSON');
+        }
+        const parsed = contract.payload.safeParse(raw);
+        if (!parsed.success) {
+          this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'consumer' });
+          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`);
+        }
+        await handler(parsed.data as PayloadOf<C>, { subject: msg.subject, headers: msg.headers, correlationId });
+      } catch (err) {
+        recordError(span, err);
+        this.opts.logger.warn('subscribe() | event dropped', { subject: msg.subject, err: (err as Error).message });
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** Drains subscriptions and closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    try {
+      await nc.drain();
+    } catch {
+      await nc.close().catch(() => undefined);
+    }
+  }
+}
+
+/** Default connection name. */
+export function connectionName(service: string, nodeId: string): string {
+  return `${service}@${nodeId || hostname()}`;
+}
+
+function mapNatsError(err: NatsError, subject: string, timeout: number): MessagingError {
+  switch (err.code) {
+    case ErrorCode.Timeout:
+      return new MessagingError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, true);
+    case ErrorCode.NoResponders:
+      return new MessagingError('NO_RESPONDERS', `no service is serving ${subject}`, true);
+    case ErrorCode.MaxPayloadExceeded:
+      return new MessagingError('BAD_REQUEST', `request on ${subject} exceeds the NATS max payload`);
+    case ErrorCode.ConnectionClosed:
+    case ErrorCode.ConnectionDraining:
+    case ErrorCode.Disconnect:
+      return new MessagingError('UNAVAILABLE', `NATS connection unavailable (${err.code})`, true);
+    default:
+      return new MessagingError('UNAVAILABLE', `NATS request on ${subject} failed: ${err.message}`, true);
+  }
+}
+
+/** Compact, bounded description of zod issues for messages and logs. */
+export function summarizeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
+    .join('; ')
+    .slice(0, 500);
+}

@@ -1,5 +1,13 @@
 import { SERVICE_NAMES } from '@parley/contracts';
-import { OtlpReceiver, type ServiceProcess, eventually, freePort, spawnService, testRunId, waitForHttp } from '@parley/testing';
+import {
+  OtlpReceiver,
+  type ServiceProcess,
+  eventually,
+  freePort,
+  spawnService,
+  testRunId,
+  waitForHttp,
+} from '@parley/testing';
 
 const NATS = process.env['PARLEY_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const REDIS = process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -42,27 +50,60 @@ describe('backbone across processes', () => {
     await receiver.stop();
   });
 
-  it('one trace crosses HTTP -> NATS: the sfu span is a child of signaling\'s request span, and both logs carry the correlation id', async () => {
+  it("one trace crosses HTTP -> NATS: the sfu span is a child of signaling's request span, and both logs carry the correlation id", async () => {
     const correlationId = `e2e-${run}`;
-    const res = await fetch(`${urls['signaling']}/v1/status`, { headers: { 'x-correlation-id': correlationId } });
+    const res = await fetch(`${urls['signaling']}/v1/status`, {
+      headers: { 'x-correlation-id': correlationId },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-correlation-id')).toBe(correlationId);
-    const body = (await res.json()) as { services: Array<{ service: string; reachable: boolean; nodeId?: string }> };
-    expect(body.services.find((s) => s.service === 'sfu')).toMatchObject({ reachable: true, nodeId: `sfu-${run}` });
+    const body = (await res.json()) as {
+      services: Array<{ service: string; reachable: boolean; nodeId?: string }>;
+    };
+    expect(body.services.find((s) => s.service === 'sfu')).toMatchObject({
+      reachable: true,
+      nodeId: `sfu-${run}`,
+    });
 
     const serverSpan = await eventually(
-      () => receiver.spans.find((s) => s.service === 'sfu' && s.name === 'sfu.node.describe process' && s.attributes['parley.correlation_id'] === correlationId),
+      () =>
+        receiver.spans.find(
+          (s) =>
+            s.service === 'sfu' &&
+            s.name === 'sfu.node.describe process' &&
+            s.attributes['parley.correlation_id'] === correlationId,
+        ),
       15_000,
     );
-    const clientSpan = receiver.spans.find((s) => s.service === 'signaling' && s.spanId === serverSpan.parentSpanId);
+    const clientSpan = receiver.spans.find(
+      (s) => s.service === 'signaling' && s.spanId === serverSpan.parentSpanId,
+    );
     expect(clientSpan?.name).toBe('sfu.node.describe request');
     expect(clientSpan?.traceId).toBe(serverSpan.traceId);
-    const httpSpan = await eventually(() => receiver.spans.find((s) => s.service === 'signaling' && s.spanId === clientSpan?.parentSpanId), 5000);
+    const httpSpan = await eventually(
+      () =>
+        receiver.spans.find(
+          (s) => s.service === 'signaling' && s.spanId === clientSpan?.parentSpanId,
+        ),
+      5000,
+    );
     expect(httpSpan.name).toBe('GET /v1/status');
 
     const [sig, sfu] = procs;
-    await eventually(() => sfu?.logs.some((l) => l['correlation_id'] === correlationId && l['trace_id'] === serverSpan.traceId), 5000);
-    await eventually(() => sig?.logs.some((l) => l['correlation_id'] === correlationId && l['trace_id'] === serverSpan.traceId), 5000);
+    await eventually(
+      () =>
+        sfu?.logs.some(
+          (l) => l['correlation_id'] === correlationId && l['trace_id'] === serverSpan.traceId,
+        ),
+      5000,
+    );
+    await eventually(
+      () =>
+        sig?.logs.some(
+          (l) => l['correlation_id'] === correlationId && l['trace_id'] === serverSpan.traceId,
+        ),
+      5000,
+    );
   });
 
   it('every app boots, and serves /health, /ready and /metrics on its own port', async () => {
@@ -71,15 +112,28 @@ describe('backbone across processes', () => {
     try {
       for (const name of others) {
         const port = await freePort();
-        extra.push(spawnService(name, { NATS_URL: NATS, REDIS_URL: REDIS, REDIS_KEY_PREFIX: `${run}:`, [PORT_VAR[name] ?? '']: String(port), LOG_LEVEL: 'warn' }));
+        extra.push(
+          spawnService(name, {
+            NATS_URL: NATS,
+            REDIS_URL: REDIS,
+            REDIS_KEY_PREFIX: `${run}:`,
+            [PORT_VAR[name] ?? '']: String(port),
+            LOG_LEVEL: 'warn',
+          }),
+        );
         urls[name] = `http://127.0.0.1:${port}`;
       }
       for (const name of SERVICE_NAMES) {
         await waitForHttp(`${urls[name]}/ready`, 200, 60_000);
-        expect(await (await fetch(`${urls[name]}/health`)).json()).toMatchObject({ status: 'ok', service: name });
+        expect(await (await fetch(`${urls[name]}/health`)).json()).toMatchObject({
+          status: 'ok',
+          service: name,
+        });
         expect(await (await fetch(`${urls[name]}/metrics`)).text()).toContain(`service="${name}"`);
       }
-      const status = (await (await fetch(`${urls['signaling']}/v1/status`)).json()) as { services: Array<{ reachable: boolean }> };
+      const status = (await (await fetch(`${urls['signaling']}/v1/status`)).json()) as {
+        services: Array<{ reachable: boolean }>;
+      };
       expect(status.services.every((s) => s.reachable)).toBe(true);
     } finally {
       await Promise.all(extra.map((p) => p.stop()));
@@ -87,11 +141,17 @@ describe('backbone across processes', () => {
   });
 
   it('invalid config exits non-zero and lists every problem', async () => {
-    const p = spawnService('sfu', { NATS_URL: 'http://nope', SFU_HTTP_PORT: 'abc', LOG_LEVEL: 'chatty', SFU_LISTEN_IP: '999.1.1.1' });
+    const p = spawnService('sfu', {
+      NATS_URL: 'http://nope',
+      SFU_HTTP_PORT: 'abc',
+      LOG_LEVEL: 'chatty',
+      SFU_LISTEN_IP: '999.1.1.1',
+    });
     const code = await p.exited;
     expect(code).toBe(2);
     const out = p.text.join('\n');
     expect(out).toMatch(/4 problems/);
-    for (const v of ['NATS_URL', 'SFU_HTTP_PORT', 'LOG_LEVEL', 'SFU_LISTEN_IP']) expect(out).toContain(v);
+    for (const v of ['NATS_URL', 'SFU_HTTP_PORT', 'LOG_LEVEL', 'SFU_LISTEN_IP'])
+      expect(out).toContain(v);
   });
 });

@@ -13,7 +13,9 @@ export class StatusController {
     const services = await Promise.all(
       SERVICE_NAMES.map(async (service) => {
         try {
-          const d: DescribeResponse = await this.messaging.request(describeContracts[service], { caller: 'signaling' });
+          const d: DescribeResponse = await this.messaging.request(describeContracts[service], {
+            caller: 'signaling',
+          });
           return { ...d, reachable: true };
         } catch (err) {
           return { service, reachable: false, error: toErrorBody(err) };

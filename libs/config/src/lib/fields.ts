@@ -1,8 +1,7 @@
 import { z } from 'zod';
 
 /** A TCP port number given as a string. */
-export const port = (def: number) =>
-  z.coerce.number().int().min(0).max(65535).default(def);
+export const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 
 /** A positive integer given as a string. */
 export const posInt = (def: number) => z.coerce.number().int().positive().default(def);
@@ -19,10 +18,18 @@ export const urlList = (schemes: string[], def: string) =>
   z
     .string()
     .default(def)
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .refine((list) => list.length > 0 && list.every((u) => schemes.some((s) => u.startsWith(`${s}://`))), {
-      message: `expected comma-separated ${schemes.join('/')}:// URLs`,
-    });
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.length > 0 && list.every((u) => schemes.some((s) => u.startsWith(`${s}://`))),
+      {
+        message: `expected comma-separated ${schemes.join('/')}:// URLs`,
+      },
+    );
 
 /** An http(s) URL. */
 export const httpUrl = () => z.url({ protocol: /^https?$/ });

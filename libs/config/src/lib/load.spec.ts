@@ -16,7 +16,12 @@ describe('loadConfig()', () => {
   it('lists every problem in one ConfigError', () => {
     let err: unknown;
     try {
-      loadConfig('signaling', signalingEnv, { SIGNALING_HTTP_PORT: 'eighty', NATS_URL: 'http://x', LOG_LEVEL: 'loud', REDIS_URL: 'mysql://x' });
+      loadConfig('signaling', signalingEnv, {
+        SIGNALING_HTTP_PORT: 'eighty',
+        NATS_URL: 'http://x',
+        LOG_LEVEL: 'loud',
+        REDIS_URL: 'mysql://x',
+      });
     } catch (e) {
       err = e;
     }
@@ -34,17 +39,27 @@ describe('loadConfig()', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'pw');
     writeFileSync(file, 's3cret\n');
-    expect(loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: file }).NATS_PASSWORD).toBe('s3cret');
-    expect(() => loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: file, NATS_PASSWORD: 'x' })).toThrow(/not both/);
-    expect(() => loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: join(dir, 'missing') })).toThrow(/ENOENT/);
+    expect(loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: file }).NATS_PASSWORD).toBe(
+      's3cret',
+    );
+    expect(() =>
+      loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: file, NATS_PASSWORD: 'x' }),
+    ).toThrow(/not both/);
+    expect(() =>
+      loadConfig('signaling', signalingEnv, { NATS_PASSWORD_FILE: join(dir, 'missing') }),
+    ).toThrow(/ENOENT/);
   });
 
   it('never echoes a secret value in an error', () => {
-    expect(() => loadConfig('stt-worker', sttWorkerEnv, { NATS_URL: 'bogus', NATS_TOKEN: 'tok' })).not.toThrow(/tok\b/);
+    expect(() =>
+      loadConfig('stt-worker', sttWorkerEnv, { NATS_URL: 'bogus', NATS_TOKEN: 'tok' }),
+    ).not.toThrow(/tok\b/);
   });
 
   it('treats empty strings as unset', () => {
-    expect(loadConfig('signaling', signalingEnv, { SIGNALING_HTTP_PORT: '' }).SIGNALING_HTTP_PORT).toBe(8080);
+    expect(
+      loadConfig('signaling', signalingEnv, { SIGNALING_HTTP_PORT: '' }).SIGNALING_HTTP_PORT,
+    ).toBe(8080);
   });
 });
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /** Raised when the environment does not satisfy a service's schema; lists every problem. */
 export class ConfigError extends Error {
@@ -41,7 +41,9 @@ function resolveFileVariants(keys: string[], env: Env, problems: string[]): Env 
     try {
       out[key] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      problems.push(`${fileVar}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      problems.push(
+        `${fileVar}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
   }
   return out;
@@ -51,7 +53,11 @@ function resolveFileVariants(keys: string[], env: Env, problems: string[]): Env 
  * Parses the environment with a service's schema. Empty strings count as unset, so a blank line
  * in an `.env` file falls back to the default instead of failing a number parse.
  */
-export function loadConfig<S extends z.ZodObject>(service: string, schema: S, env: Env = processEnv()): z.output<S> {
+export function loadConfig<S extends z.ZodObject>(
+  service: string,
+  schema: S,
+  env: Env = processEnv(),
+): z.output<S> {
   const problems: string[] = [];
   const keys = Object.keys(schema.shape);
   const resolved = resolveFileVariants(keys, env, problems);
@@ -65,7 +71,8 @@ export function loadConfig<S extends z.ZodObject>(service: string, schema: S, en
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.') || '(root)';
       const value = input[String(issue.path[0])];
-      const shown = value === undefined ? 'unset' : isSecretKey(key) ? 'set (hidden)' : JSON.stringify(value);
+      const shown =
+        value === undefined ? 'unset' : isSecretKey(key) ? 'set (hidden)' : JSON.stringify(value);
       problems.push(`${key}: ${issue.message} (got ${shown})`);
     }
   }

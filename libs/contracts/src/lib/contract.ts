@@ -5,7 +5,10 @@ import { ErrorBody } from './errors';
  * A request/reply message over NATS: the subject it is served on, the schema of the request, the
  * schema of the successful response, and the default deadline a caller waits for the reply.
  */
-export interface RequestContract<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
+export interface RequestContract<
+  Req extends z.ZodType = z.ZodType,
+  Res extends z.ZodType = z.ZodType,
+> {
   readonly kind: 'request';
   /** NATS subject, `<service>.<entity>.<verb>`. */
   readonly subject: string;

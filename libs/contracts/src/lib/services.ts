@@ -71,4 +71,7 @@ export const describeContracts = Object.fromEntries(
       description: `Describe one ${service} node: version, node id, readiness.`,
     }),
   ]),
-) as Record<ServiceName, ReturnType<typeof defineRequest<typeof DescribeRequest, typeof DescribeResponse>>>;
+) as Record<
+  ServiceName,
+  ReturnType<typeof defineRequest<typeof DescribeRequest, typeof DescribeResponse>>
+>;

@@ -22,16 +22,37 @@ const add = defineRequest({
   timeoutMs: 2000,
   description: 'adds',
 });
-const slow = defineRequest({ subject: `test.${run}.slow`, request: z.object({}), response: z.object({}), timeoutMs: 200, description: 'never answers in time' });
-const liar = defineRequest({ subject: `test.${run}.liar`, request: z.object({}), response: z.object({ n: z.number() }), description: 'answers off-contract' });
-const nobody = defineRequest({ subject: `test.${run}.nobody`, request: z.object({}), response: z.object({}), description: 'unserved' });
-const happened = defineEvent({ subject: `test.${run}.thing.happened`, payload: z.object({ id: z.string() }), description: 'event' });
+const slow = defineRequest({
+  subject: `test.${run}.slow`,
+  request: z.object({}),
+  response: z.object({}),
+  timeoutMs: 200,
+  description: 'never answers in time',
+});
+const liar = defineRequest({
+  subject: `test.${run}.liar`,
+  request: z.object({}),
+  response: z.object({ n: z.number() }),
+  description: 'answers off-contract',
+});
+const nobody = defineRequest({
+  subject: `test.${run}.nobody`,
+  request: z.object({}),
+  response: z.object({}),
+  description: 'unserved',
+});
+const happened = defineEvent({
+  subject: `test.${run}.thing.happened`,
+  payload: z.object({ id: z.string() }),
+  description: 'event',
+});
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _e, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString().split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
@@ -40,8 +61,19 @@ function capture() {
 
 describe('NatsMessaging (real NATS)', () => {
   const serverLog = capture();
-  const server = new NatsMessaging({ servers: [NATS], name: 'server', queue: 'test', logger: createLogger({ service: 'server', nodeId: 's', stream: serverLog.stream }), metrics: new Metrics('server', 's') });
-  const client = new NatsMessaging({ servers: [NATS], name: 'client', queue: 'test', logger: createLogger({ service: 'client', nodeId: 'c', stream: capture().stream }) });
+  const server = new NatsMessaging({
+    servers: [NATS],
+    name: 'server',
+    queue: 'test',
+    logger: createLogger({ service: 'server', nodeId: 's', stream: serverLog.stream }),
+    metrics: new Metrics('server', 's'),
+  });
+  const client = new NatsMessaging({
+    servers: [NATS],
+    name: 'client',
+    queue: 'test',
+    logger: createLogger({ service: 'client', nodeId: 'c', stream: capture().stream }),
+  });
 
   beforeAll(async () => {
     server.serve(add, ({ a, b }) => ({ sum: a + b }));
@@ -62,17 +94,36 @@ describe('NatsMessaging (real NATS)', () => {
   });
 
   it('request() refuses an invalid payload locally with BAD_REQUEST', async () => {
-    await expect(client.request(add, { a: 'x' } as never)).rejects.toMatchObject({ code: 'BAD_REQUEST', remote: false });
+    await expect(client.request(add, { a: 'x' } as never)).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      remote: false,
+    });
   });
 
   it('a payload that fails the schema gets a BAD_REQUEST reply and a log line, and the server keeps serving', async () => {
     const nc = await connect({ servers: NATS });
-    const reply = decodeJson((await nc.request(add.subject, encodeJson({ a: 1, b: 'two', extra: true }), { timeout: 2000 })).data);
+    const reply = decodeJson(
+      (
+        await nc.request(add.subject, encodeJson({ a: 1, b: 'two', extra: true }), {
+          timeout: 2000,
+        })
+      ).data,
+    );
     expect(reply).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    const garbage = decodeJson((await nc.request(add.subject, new TextEncoder().encode('{not json'), { timeout: 2000 })).data);
-    expect(garbage).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: 'payload is not valid JSON' } });
+    const garbage = decodeJson(
+      (await nc.request(add.subject, new TextEncoder().encode('{not json'), { timeout: 2000 }))
+        .data,
+    );
+    expect(garbage).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: 'payload is not valid JSON' },
+    });
     await nc.close();
-    await eventually(() => serverLog.lines.some((l) => l['msg'] === 'serve() | request failed' && l['code'] === 'BAD_REQUEST'));
+    await eventually(() =>
+      serverLog.lines.some(
+        (l) => l['msg'] === 'serve() | request failed' && l['code'] === 'BAD_REQUEST',
+      ),
+    );
     await expect(client.request(add, { a: 1, b: 1 })).resolves.toEqual({ sum: 2 });
   });
 
@@ -83,11 +134,17 @@ describe('NatsMessaging (real NATS)', () => {
   });
 
   it('request() reports NO_RESPONDERS when nobody serves the subject', async () => {
-    await expect(client.request(nobody, {})).rejects.toMatchObject({ code: 'NO_RESPONDERS', retryable: true });
+    await expect(client.request(nobody, {})).rejects.toMatchObject({
+      code: 'NO_RESPONDERS',
+      retryable: true,
+    });
   });
 
   it('a handler answering off-contract yields INTERNAL, not bad data', async () => {
-    await expect(client.request(liar, {})).rejects.toMatchObject({ code: 'INTERNAL', remote: true });
+    await expect(client.request(liar, {})).rejects.toMatchObject({
+      code: 'INTERNAL',
+      remote: true,
+    });
   });
 
   it('the server span is a child of the client span and shares the correlation id', async () => {

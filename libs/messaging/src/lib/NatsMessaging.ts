@@ -28,7 +28,14 @@ import {
   type Subscription,
   connect,
 } from 'nats';
-import { decodeJson, encodeJson, natsHeaderGetter, natsHeaderSetter, newHeaders, subjectWith } from './codec';
+import {
+  decodeJson,
+  encodeJson,
+  natsHeaderGetter,
+  natsHeaderSetter,
+  newHeaders,
+  subjectWith,
+} from './codec';
 import { MessagingError, toErrorBody } from './errors';
 
 /** Options of {@link NatsMessaging}. */
@@ -116,7 +123,10 @@ export class NatsMessaging {
       void this.watchStatus(nc);
       void nc.closed().then((err) => {
         this.connectedNow = false;
-        if (err) this.opts.logger.error('closed() | NATS connection closed with error', { err: err.message });
+        if (err)
+          this.opts.logger.error('closed() | NATS connection closed with error', {
+            err: err.message,
+          });
       });
     } catch (err) {
       this.lastError = (err as Error).message;
@@ -145,7 +155,12 @@ export class NatsMessaging {
   /** Readiness check: ok when connected, with the reason otherwise. */
   health(): { ok: boolean; reason?: string } {
     if (this.connected) return { ok: true };
-    return { ok: false, reason: this.nc ? (this.lastError ?? 'NATS disconnected') : `connecting to ${this.opts.servers.join(',')}` };
+    return {
+      ok: false,
+      reason: this.nc
+        ? (this.lastError ?? 'NATS disconnected')
+        : `connecting to ${this.opts.servers.join(',')}`,
+    };
   }
 
   /** Resolves once the first connection is up. */
@@ -226,9 +241,18 @@ export class NatsMessaging {
         const parsed = contract.request.safeParse(raw);
         if (!parsed.success) {
           this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'server' });
-          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
+          throw new MessagingError(
+            'BAD_REQUEST',
+            `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`,
+            false,
+            parsed.error.issues,
+          );
         }
-        const result = await handler(parsed.data as RequestOf<C>, { subject: msg.subject, headers: msg.headers, correlationId });
+        const result = await handler(parsed.data as RequestOf<C>, {
+          subject: msg.subject,
+          headers: msg.headers,
+          correlationId,
+        });
         const checked = contract.response.safeParse(result);
         if (!checked.success) {
           this.opts.logger.error('serve() | handler produced an invalid response', {
@@ -247,7 +271,9 @@ export class NatsMessaging {
           subject: msg.subject,
           code: body.code,
           reason: body.message,
-          ...(body.code === 'INTERNAL' && err instanceof Error ? { err: err.message, stack: err.stack } : {}),
+          ...(body.code === 'INTERNAL' && err instanceof Error
+            ? { err: err.message, stack: err.stack }
+            : {}),
         });
         envelope = { ok: false, error: body };
       }
@@ -255,15 +281,24 @@ export class NatsMessaging {
         try {
           msg.respond(encodeJson(envelope));
         } catch (err) {
-          this.opts.logger.error('serve() | cannot send reply', { subject: msg.subject, err: (err as Error).message });
+          this.opts.logger.error('serve() | cannot send reply', {
+            subject: msg.subject,
+            err: (err as Error).message,
+          });
         }
       }
       const seconds = (performance.now() - started) / 1000;
-      if (outcome === 'ok') {
-        this.opts.logger.debug('serve() | request handled', { subject: msg.subject, duration_ms: Math.round(seconds * 1e4) / 10 });
+      if (outcome === 'ok' && this.opts.logger.isDebugEnabled()) {
+        this.opts.logger.debug('serve() | request handled', {
+          subject: msg.subject,
+          duration_ms: Math.round(seconds * 1e4) / 10,
+        });
       }
       span.end();
-      this.opts.metrics?.natsDuration.observe({ subject: contract.subject, role: 'server', outcome }, seconds);
+      this.opts.metrics?.natsDuration.observe(
+        { subject: contract.subject, role: 'server', outcome },
+        seconds,
+      );
     });
   }
 
@@ -272,7 +307,11 @@ export class NatsMessaging {
    * `BAD_REQUEST` (payload invalid, not sent), `TIMEOUT`, `NO_RESPONDERS`, `UNAVAILABLE`,
    * `BAD_RESPONSE`, or the server's own code (with `remote: true`).
    */
-  async request<C extends RequestContract>(contract: C, payload: RequestOf<C>, opts: RequestOptions = {}): Promise<ResponseOf<C>> {
+  async request<C extends RequestContract>(
+    contract: C,
+    payload: RequestOf<C>,
+    opts: RequestOptions = {},
+  ): Promise<ResponseOf<C>> {
     const started = performance.now();
     const subject = subjectWith(contract.subject, opts.tokens);
     const timeout = opts.timeoutMs ?? contract.timeoutMs ?? this.opts.defaultTimeoutMs ?? 5000;
@@ -293,54 +332,77 @@ export class NatsMessaging {
     );
     const spanCtx = trace.setSpan(ctx, span);
     let outcome = 'ok';
+    // The caller's code does not run inside this span, so the context is only used to inject
+    // headers: no context.with() and as few promises as possible on this hot path.
     try {
-      return await context.with(spanCtx, async () => {
-        const parsed = contract.request.safeParse(payload);
-        if (!parsed.success) {
-          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
-        }
-        if (!this.nc || this.nc.isClosed()) throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
-        const headers = newHeaders();
-        propagation.inject(spanCtx, headers, natsHeaderSetter);
-        let reply: Msg;
-        try {
-          reply = await this.nc.request(subject, encodeJson(parsed.data), { timeout, headers });
-        } catch (err) {
-          throw mapNatsError(err as NatsError, subject, timeout);
-        }
-        let raw: unknown;
-        try {
-          raw = decodeJson(reply.data);
-        } catch {
-          throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not JSON`);
-        }
-        const env = ReplyEnvelope.safeParse(raw);
-        if (!env.success) throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not a Parley envelope`);
-        if (!env.data.ok) throw MessagingError.fromBody(env.data.error);
-        const data = contract.response.safeParse(env.data.data);
-        if (!data.success) {
-          throw new MessagingError('BAD_RESPONSE', `invalid ${contract.subject} response: ${summarizeIssues(data.error.issues)}`);
-        }
-        return data.data as ResponseOf<C>;
-      });
+      const parsed = contract.request.safeParse(payload);
+      if (!parsed.success) {
+        throw new MessagingError(
+          'BAD_REQUEST',
+          `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`,
+          false,
+          parsed.error.issues,
+        );
+      }
+      if (!this.nc || this.nc.isClosed())
+        throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
+      const headers = newHeaders();
+      propagation.inject(spanCtx, headers, natsHeaderSetter);
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(subject, encodeJson(parsed.data), { timeout, headers });
+      } catch (err) {
+        throw mapNatsError(err as NatsError, subject, timeout);
+      }
+      let raw: unknown;
+      try {
+        raw = decodeJson(reply.data);
+      } catch {
+        throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not JSON`);
+      }
+      const env = ReplyEnvelope.safeParse(raw);
+      if (!env.success)
+        throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not a Parley envelope`);
+      if (!env.data.ok) throw MessagingError.fromBody(env.data.error);
+      const data = contract.response.safeParse(env.data.data);
+      if (!data.success) {
+        throw new MessagingError(
+          'BAD_RESPONSE',
+          `invalid ${contract.subject} response: ${summarizeIssues(data.error.issues)}`,
+        );
+      }
+      return data.data as ResponseOf<C>;
     } catch (err) {
       outcome = err instanceof MessagingError ? err.code : 'INTERNAL';
       recordError(span, err);
       throw err;
     } finally {
       span.end();
-      this.opts.metrics?.natsDuration.observe({ subject: contract.subject, role: 'client', outcome }, (performance.now() - started) / 1000);
+      this.opts.metrics?.natsDuration.observe(
+        { subject: contract.subject, role: 'client', outcome },
+        (performance.now() - started) / 1000,
+      );
     }
   }
 
   /** Publishes an event after validating it; trace context and correlation id go in headers. */
-  publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, opts: { tokens?: string[] } = {}): void {
+  publish<C extends EventContract>(
+    contract: C,
+    payload: PayloadOf<C>,
+    opts: { tokens?: string[] } = {},
+  ): void {
     const subject = subjectWith(contract.subject, opts.tokens);
     const parsed = contract.payload.safeParse(payload);
     if (!parsed.success) {
-      throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`, false, parsed.error.issues);
+      throw new MessagingError(
+        'BAD_REQUEST',
+        `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`,
+        false,
+        parsed.error.issues,
+      );
     }
-    if (!this.nc || this.nc.isClosed()) throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
+    if (!this.nc || this.nc.isClosed())
+      throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
     const span = tracer().startSpan(`${contract.subject} publish`, {
       kind: SpanKind.PRODUCER,
       attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject },
@@ -389,7 +451,10 @@ export class NatsMessaging {
     parent = setCorrelationId(parent, correlationId);
     const span = tracer().startSpan(
       `${contract.subject} receive`,
-      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } },
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject },
+      },
       parent,
     );
     await context.with(trace.setSpan(parent, span), async () => {
@@ -403,12 +468,22 @@ export class NatsMessaging {
         const parsed = contract.payload.safeParse(raw);
         if (!parsed.success) {
           this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'consumer' });
-          throw new MessagingError('BAD_REQUEST', `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`);
+          throw new MessagingError(
+            'BAD_REQUEST',
+            `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`,
+          );
         }
-        await handler(parsed.data as PayloadOf<C>, { subject: msg.subject, headers: msg.headers, correlationId });
+        await handler(parsed.data as PayloadOf<C>, {
+          subject: msg.subject,
+          headers: msg.headers,
+          correlationId,
+        });
       } catch (err) {
         recordError(span, err);
-        this.opts.logger.warn('subscribe() | event dropped', { subject: msg.subject, err: (err as Error).message });
+        this.opts.logger.warn('subscribe() | event dropped', {
+          subject: msg.subject,
+          err: (err as Error).message,
+        });
       } finally {
         span.end();
       }
@@ -441,18 +516,27 @@ function mapNatsError(err: NatsError, subject: string, timeout: number): Messagi
     case ErrorCode.NoResponders:
       return new MessagingError('NO_RESPONDERS', `no service is serving ${subject}`, true);
     case ErrorCode.MaxPayloadExceeded:
-      return new MessagingError('BAD_REQUEST', `request on ${subject} exceeds the NATS max payload`);
+      return new MessagingError(
+        'BAD_REQUEST',
+        `request on ${subject} exceeds the NATS max payload`,
+      );
     case ErrorCode.ConnectionClosed:
     case ErrorCode.ConnectionDraining:
     case ErrorCode.Disconnect:
       return new MessagingError('UNAVAILABLE', `NATS connection unavailable (${err.code})`, true);
     default:
-      return new MessagingError('UNAVAILABLE', `NATS request on ${subject} failed: ${err.message}`, true);
+      return new MessagingError(
+        'UNAVAILABLE',
+        `NATS request on ${subject} failed: ${err.message}`,
+        true,
+      );
   }
 }
 
 /** Compact, bounded description of zod issues for messages and logs. */
-export function summarizeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+export function summarizeIssues(
+  issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>,
+): string {
   return issues
     .slice(0, 5)
     .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)

@@ -6,7 +6,11 @@ import { NatsMessaging } from './NatsMessaging';
 import { WorkQueue } from './WorkQueue';
 
 const NATS = process.env['PARLEY_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-const logger = createLogger({ service: 'wq', nodeId: 'n', stream: new Writable({ write: (_c, _e, cb) => cb() }) });
+const logger = createLogger({
+  service: 'wq',
+  nodeId: 'n',
+  stream: new Writable({ write: (_c, _e, cb) => cb() }),
+});
 const Job = z.object({ id: z.string(), n: z.number() });
 
 describe('WorkQueue (real JetStream)', () => {
@@ -15,7 +19,15 @@ describe('WorkQueue (real JetStream)', () => {
   const queues: Array<WorkQueue<typeof Job>> = [];
   // A work-queue stream allows one consumer per filter, so each test gets its own stream.
   async function newQueue(name: string) {
-    const q = new WorkQueue(messaging, { stream: `PARLEY_TEST_${run.toUpperCase()}_${name}`, subject: `test.${run}.${name}`, payload: Job, ackWaitMs: 1000, maxDeliver: 3, storage: 'file', logger });
+    const q = new WorkQueue(messaging, {
+      stream: `PARLEY_TEST_${run.toUpperCase()}_${name}`,
+      subject: `test.${run}.${name}`,
+      payload: Job,
+      ackWaitMs: 1000,
+      maxDeliver: 3,
+      storage: 'file',
+      logger,
+    });
     await q.ensureStream();
     queues.push(q);
     return q;
@@ -36,7 +48,7 @@ describe('WorkQueue (real JetStream)', () => {
     const seenByB: Array<{ id: string; delivery: number }> = [];
     // Worker A takes the job and "dies" (never acks, stops pulling).
     let releaseA!: () => void;
-    const a = await queue.consume('workers', async (job, ctx) => {
+    const a = await queue.consume('workers', async (_job, ctx) => {
       seenByA.push(ctx.deliveryCount);
       await new Promise<void>((r) => (releaseA = r));
       throw new Error('worker A is gone');

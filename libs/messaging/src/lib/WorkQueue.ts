@@ -1,6 +1,12 @@
 import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
 import type { Logger } from '@parley/observability';
-import { getCorrelationId, newCorrelationId, recordError, setCorrelationId, tracer } from '@parley/observability';
+import {
+  getCorrelationId,
+  newCorrelationId,
+  recordError,
+  setCorrelationId,
+  tracer,
+} from '@parley/observability';
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -101,12 +107,25 @@ export class WorkQueue<S extends z.ZodType> {
    * Enqueues a job. With `msgId`, a repeat within the duplicate window is stored once and
    * reported as `duplicate: true`.
    */
-  async enqueue(payload: z.input<S>, opts: { msgId?: string } = {}): Promise<{ seq: number; duplicate: boolean }> {
+  async enqueue(
+    payload: z.input<S>,
+    opts: { msgId?: string } = {},
+  ): Promise<{ seq: number; duplicate: boolean }> {
     const parsed = this.opts.payload.safeParse(payload);
-    if (!parsed.success) throw new MessagingError('BAD_REQUEST', `invalid job for ${this.opts.stream}`, false, parsed.error.issues);
+    if (!parsed.success)
+      throw new MessagingError(
+        'BAD_REQUEST',
+        `invalid job for ${this.opts.stream}`,
+        false,
+        parsed.error.issues,
+      );
     let ctx = context.active();
     if (!getCorrelationId(ctx)) ctx = setCorrelationId(ctx, newCorrelationId());
-    const span = tracer().startSpan(`${this.opts.subject} enqueue`, { kind: SpanKind.PRODUCER }, ctx);
+    const span = tracer().startSpan(
+      `${this.opts.subject} enqueue`,
+      { kind: SpanKind.PRODUCER },
+      ctx,
+    );
     try {
       const headers = newHeaders();
       propagation.inject(trace.setSpan(ctx, span), headers, natsHeaderSetter);
@@ -118,7 +137,9 @@ export class WorkQueue<S extends z.ZodType> {
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
       recordError(span, err);
-      throw err instanceof MessagingError ? err : new MessagingError('UNAVAILABLE', `cannot enqueue: ${(err as Error).message}`, true);
+      throw err instanceof MessagingError
+        ? err
+        : new MessagingError('UNAVAILABLE', `cannot enqueue: ${(err as Error).message}`, true);
     } finally {
       span.end();
     }
@@ -132,7 +153,10 @@ export class WorkQueue<S extends z.ZodType> {
   async consume(
     durable: string,
     handler: (payload: z.output<S>, job: JobContext) => Promise<void>,
-    opts: { onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void; retryDelayMs?: number } = {},
+    opts: {
+      onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void;
+      retryDelayMs?: number;
+    } = {},
   ): Promise<WorkConsumer> {
     const nc = this.messaging.connection;
     const jsm = await nc.jetstreamManager();
@@ -168,7 +192,10 @@ export class WorkQueue<S extends z.ZodType> {
   private async process(
     m: JsMsg,
     handler: (payload: z.output<S>, job: JobContext) => Promise<void>,
-    opts: { onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void; retryDelayMs?: number },
+    opts: {
+      onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void;
+      retryDelayMs?: number;
+    },
   ): Promise<void> {
     let parent = propagation.extract(context.active(), m.headers, natsHeaderGetter);
     const correlationId = getCorrelationId(parent) ?? newCorrelationId();
@@ -181,7 +208,10 @@ export class WorkQueue<S extends z.ZodType> {
     };
     const span = tracer().startSpan(
       `${this.opts.subject} process`,
-      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'parley.delivery_count': job.deliveryCount } },
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { 'messaging.system': 'nats', 'parley.delivery_count': job.deliveryCount },
+      },
       parent,
     );
     await context.with(trace.setSpan(parent, span), async () => {
@@ -193,9 +223,16 @@ export class WorkQueue<S extends z.ZodType> {
       }
       const parsed = this.opts.payload.safeParse(raw);
       if (!parsed.success) {
-        this.opts.logger.error('consume() | job payload invalid, terminated', { stream: this.opts.stream, seq: m.seq });
+        this.opts.logger.error('consume() | job payload invalid, terminated', {
+          stream: this.opts.stream,
+          seq: m.seq,
+        });
         m.term('invalid payload');
-        await opts.onDeadLetter?.(raw, new MessagingError('BAD_REQUEST', 'invalid job payload'), job);
+        await opts.onDeadLetter?.(
+          raw,
+          new MessagingError('BAD_REQUEST', 'invalid job payload'),
+          job,
+        );
         span.end();
         return;
       }
@@ -207,10 +244,19 @@ export class WorkQueue<S extends z.ZodType> {
         const retryable = (err as { retryable?: unknown }).retryable !== false;
         if (retryable && job.deliveryCount < this.maxDeliver) {
           const delay = (opts.retryDelayMs ?? 1000) * job.deliveryCount;
-          this.opts.logger.warn('consume() | job failed, will retry', { seq: m.seq, delivery: job.deliveryCount, delay_ms: delay, err: (err as Error).message });
+          this.opts.logger.warn('consume() | job failed, will retry', {
+            seq: m.seq,
+            delivery: job.deliveryCount,
+            delay_ms: delay,
+            err: (err as Error).message,
+          });
           m.nak(delay);
         } else {
-          this.opts.logger.error('consume() | job failed for good', { seq: m.seq, delivery: job.deliveryCount, err: (err as Error).message });
+          this.opts.logger.error('consume() | job failed for good', {
+            seq: m.seq,
+            delivery: job.deliveryCount,
+            err: (err as Error).message,
+          });
           m.term((err as Error).message);
           await opts.onDeadLetter?.(parsed.data, err, job);
         }

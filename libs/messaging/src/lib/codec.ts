@@ -33,7 +33,11 @@ export function newHeaders(): MsgHdrs {
 const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Appends validated tokens (room ids, job ids) to a subject; rejects dots, spaces and wildcards. */
-export function subjectWith(base: string, tokens: readonly string[] = [], allowWildcards = false): string {
+export function subjectWith(
+  base: string,
+  tokens: readonly string[] = [],
+  allowWildcards = false,
+): string {
   for (const t of tokens) {
     if (allowWildcards && (t === '*' || t === '>')) continue;
     if (!TOKEN.test(t)) throw new Error(`invalid subject token ${JSON.stringify(t)}`);

@@ -51,7 +51,11 @@ export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof MessagingError) return err.toBody();
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; message?: unknown; retryable?: unknown; details?: unknown };
-    if (typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) && typeof e.message === 'string') {
+    if (
+      typeof e.code === 'string' &&
+      /^[A-Z][A-Z0-9_]*$/.test(e.code) &&
+      typeof e.message === 'string'
+    ) {
       return {
         code: e.code,
         message: e.message,

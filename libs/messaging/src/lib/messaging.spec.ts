@@ -4,12 +4,23 @@ import { summarizeIssues } from './NatsMessaging';
 
 describe('toErrorBody()', () => {
   it('keeps the code, message and retryable of domain errors', () => {
-    const err = Object.assign(new Error('room r1 not found'), { code: 'ROOM_NOT_FOUND', retryable: false });
-    expect(toErrorBody(err)).toEqual({ code: 'ROOM_NOT_FOUND', message: 'room r1 not found', retryable: false });
+    const err = Object.assign(new Error('room r1 not found'), {
+      code: 'ROOM_NOT_FOUND',
+      retryable: false,
+    });
+    expect(toErrorBody(err)).toEqual({
+      code: 'ROOM_NOT_FOUND',
+      message: 'room r1 not found',
+      retryable: false,
+    });
   });
 
   it('hides the message of unexpected errors behind INTERNAL', () => {
-    expect(toErrorBody(new TypeError('x is undefined'))).toEqual({ code: 'INTERNAL', message: 'internal error', retryable: false });
+    expect(toErrorBody(new TypeError('x is undefined'))).toEqual({
+      code: 'INTERNAL',
+      message: 'internal error',
+      retryable: false,
+    });
     expect(toErrorBody('string')).toMatchObject({ code: 'INTERNAL' });
   });
 
@@ -30,7 +41,10 @@ describe('subjectWith()', () => {
 
 describe('summarizeIssues()', () => {
   it('bounds the message', () => {
-    const issues = Array.from({ length: 50 }, (_, i) => ({ path: ['f', i], message: 'bad '.repeat(50) }));
+    const issues = Array.from({ length: 50 }, (_, i) => ({
+      path: ['f', i],
+      message: 'bad '.repeat(50),
+    }));
     expect(summarizeIssues(issues).length).toBeLessThanOrEqual(500);
   });
 });

@@ -1,7 +1,8 @@
 import type { Readiness, ReadinessCheck } from '@parley/contracts';
 
 /** A dependency check: resolves ok, or not ok with a reason. Must not hang (it is time-boxed). */
-export type HealthCheck = () => Promise<{ ok: boolean; reason?: string }> | { ok: boolean; reason?: string };
+export type HealthCheck = () =>
+  Promise<{ ok: boolean; reason?: string }> | { ok: boolean; reason?: string };
 
 /**
  * Readiness of a service = every registered check passes. Checks are time-boxed so a hanging
@@ -24,7 +25,10 @@ export class HealthRegistry {
         let timer: NodeJS.Timeout | undefined;
         try {
           const timeout = new Promise<{ ok: boolean; reason: string }>((resolve) => {
-            timer = setTimeout(() => resolve({ ok: false, reason: `check timed out after ${this.timeoutMs} ms` }), this.timeoutMs);
+            timer = setTimeout(
+              () => resolve({ ok: false, reason: `check timed out after ${this.timeoutMs} ms` }),
+              this.timeoutMs,
+            );
           });
           const r = await Promise.race([Promise.resolve().then(check), timeout]);
           return { name, ok: r.ok, ...(r.reason ? { reason: r.reason } : {}) };

@@ -33,7 +33,8 @@ const shape = winston.format((info) => {
     out[k] = v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v;
   }
   // winston keeps its own symbols on `info`; copy them so the transport still works.
-  for (const sym of Object.getOwnPropertySymbols(info)) (out as Record<symbol, unknown>)[sym] = (info as Record<symbol, unknown>)[sym];
+  for (const sym of Object.getOwnPropertySymbols(info))
+    (out as Record<symbol, unknown>)[sym] = (info as Record<symbol, unknown>)[sym];
   return out as winston.Logform.TransformableInfo;
 });
 

@@ -19,7 +19,9 @@ export class Metrics {
   constructor(service: string, nodeId: string) {
     this.registry.setDefaultLabels({ service, node_id: nodeId });
     collectDefaultMetrics({ register: this.registry });
-    const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    const buckets = [
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ];
     this.httpDuration = new Histogram({
       name: 'parley_http_request_duration_seconds',
       help: 'HTTP request duration',
@@ -40,7 +42,11 @@ export class Metrics {
       labelNames: ['subject', 'role'],
       registers: [this.registry],
     });
-    this.ready = new Gauge({ name: 'parley_ready', help: '1 when ready', registers: [this.registry] });
+    this.ready = new Gauge({
+      name: 'parley_ready',
+      help: '1 when ready',
+      registers: [this.registry],
+    });
   }
 
   /** Prometheus text exposition. */

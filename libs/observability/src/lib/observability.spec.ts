@@ -1,7 +1,13 @@
 import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Writable } from 'node:stream';
-import { CorrelationIdPropagator, getCorrelationId, isValidCorrelationId, setCorrelationId, withCorrelationId } from './correlation';
+import {
+  CorrelationIdPropagator,
+  getCorrelationId,
+  isValidCorrelationId,
+  setCorrelationId,
+  withCorrelationId,
+} from './correlation';
 import { HealthRegistry } from './health';
 import { createLogger } from './logger';
 import { extractHeaders, initTracing, injectHeaders, inSpan } from './tracing';
@@ -20,9 +26,14 @@ describe('correlation ids', () => {
   it('CorrelationIdPropagator round-trips through a carrier', () => {
     const p = new CorrelationIdPropagator();
     const carrier: Record<string, string> = {};
-    p.inject(setCorrelationId(ROOT_CONTEXT, 'c-1'), carrier, { set: (c, k, v) => ((c as Record<string, string>)[k] = v) });
+    p.inject(setCorrelationId(ROOT_CONTEXT, 'c-1'), carrier, {
+      set: (c, k, v) => ((c as Record<string, string>)[k] = v),
+    });
     expect(carrier['x-correlation-id']).toBe('c-1');
-    const ctx = p.extract(ROOT_CONTEXT, carrier, { get: (c, k) => (c as Record<string, string>)[k], keys: (c) => Object.keys(c as object) });
+    const ctx = p.extract(ROOT_CONTEXT, carrier, {
+      get: (c, k) => (c as Record<string, string>)[k],
+      keys: (c) => Object.keys(c as object),
+    });
     expect(getCorrelationId(ctx)).toBe('c-1');
   });
 });
@@ -38,12 +49,18 @@ describe('tracing', () => {
         expect(getCorrelationId(ctx)).toBe('corr-9');
       }),
     );
-    expect(propagation.fields()).toEqual(expect.arrayContaining(['traceparent', 'x-correlation-id']));
+    expect(propagation.fields()).toEqual(
+      expect.arrayContaining(['traceparent', 'x-correlation-id']),
+    );
   });
 
   it('inSpan() records a failed span and rethrows', async () => {
     exporter.reset();
-    await expect(inSpan('boom', {}, () => Promise.reject(Object.assign(new Error('no'), { code: 'X_FAILED' })))).rejects.toThrow('no');
+    await expect(
+      inSpan('boom', {}, () =>
+        Promise.reject(Object.assign(new Error('no'), { code: 'X_FAILED' })),
+      ),
+    ).rejects.toThrow('no');
     const s = exporter.getFinishedSpans().find((x) => x.name === 'boom');
     expect(s?.status.code).toBe(2);
     expect(s?.attributes['parley.error_code']).toBe('X_FAILED');
@@ -68,7 +85,13 @@ describe('createLogger()', () => {
     );
     await new Promise((r) => setImmediate(r));
     const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
-    expect(line).toMatchObject({ service: 'svc', level: 'info', msg: 'method() | happened', roomId: 'r1', correlation_id: 'corr-log' });
+    expect(line).toMatchObject({
+      service: 'svc',
+      level: 'info',
+      msg: 'method() | happened',
+      roomId: 'r1',
+      correlation_id: 'corr-log',
+    });
     expect(line['trace_id']).toMatch(/^[0-9a-f]{32}$/);
     expect(line['span_id']).toMatch(/^[0-9a-f]{16}$/);
     expect(context.active()).toBe(ROOT_CONTEXT);

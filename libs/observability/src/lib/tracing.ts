@@ -92,19 +92,27 @@ export function initTracing(opts: TracingOptions): Tracing {
   return installed;
 }
 
-/** The tracer Parley code uses. */
+let cachedTracer: ReturnType<typeof trace.getTracer> | undefined;
+
+/** The tracer Parley code uses (cached: it is looked up on every message). */
 export function tracer() {
-  return trace.getTracer('parley');
+  return (cachedTracer ??= trace.getTracer('parley'));
 }
 
 /** Injects trace context and correlation id into a plain header record. */
-export function injectHeaders(headers: Record<string, string> = {}, ctx: Context = context.active()): Record<string, string> {
+export function injectHeaders(
+  headers: Record<string, string> = {},
+  ctx: Context = context.active(),
+): Record<string, string> {
   propagation.inject(ctx, headers);
   return headers;
 }
 
 /** Extracts trace context and correlation id from a plain header record. */
-export function extractHeaders(headers: Record<string, string | string[] | undefined>, ctx: Context = context.active()): Context {
+export function extractHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  ctx: Context = context.active(),
+): Context {
   return propagation.extract(ctx, headers);
 }
 

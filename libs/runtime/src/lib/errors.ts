@@ -19,7 +19,11 @@ export class ParleyError extends Error {
 
 /** HTTP status of any error carrying a code. */
 export function statusOf(err: unknown, body: ErrorBody): number {
-  const s = (err as { status?: unknown; httpStatus?: unknown })?.status ?? (err as { httpStatus?: unknown })?.httpStatus;
+  const s =
+    (err as { status?: unknown; httpStatus?: unknown })?.status ??
+    (err as { httpStatus?: unknown })?.httpStatus;
   if (typeof s === 'number' && s >= 400 && s < 600) return s;
-  return HTTP_STATUS_BY_CODE[body.code as CommonErrorCode] ?? (body.code === 'INTERNAL' ? 500 : 400);
+  return (
+    HTTP_STATUS_BY_CODE[body.code as CommonErrorCode] ?? (body.code === 'INTERNAL' ? 500 : 400)
+  );
 }

@@ -1,4 +1,10 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Inject,
+} from '@nestjs/common';
 import type { ErrorBody } from '@parley/contracts';
 import { toErrorBody } from '@parley/messaging';
 import type { Logger } from '@parley/observability';
@@ -35,8 +41,14 @@ export class ParleyExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       status = exception.getStatus();
       const r = exception.getResponse();
-      const message = typeof r === 'string' ? r : String((r as { message?: unknown }).message ?? exception.message);
-      const code = typeof (r as { code?: unknown }).code === 'string' ? (r as { code: string }).code : (CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'));
+      const message =
+        typeof r === 'string'
+          ? r
+          : String((r as { message?: unknown }).message ?? exception.message);
+      const code =
+        typeof (r as { code?: unknown }).code === 'string'
+          ? (r as { code: string }).code
+          : (CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'));
       body = { code, message: Array.isArray(message) ? message.join('; ') : message };
     } else if ((exception as { type?: unknown })?.type === 'entity.parse.failed') {
       status = 400;
@@ -49,10 +61,17 @@ export class ParleyExceptionFilter implements ExceptionFilter {
       status = statusOf(exception, body);
     }
     if (status >= 500) {
-      this.logger.error('filter() | request failed', { code: body.code, err: (exception as Error)?.message, stack: (exception as Error)?.stack });
+      this.logger.error('filter() | request failed', {
+        code: body.code,
+        err: (exception as Error)?.message,
+        stack: (exception as Error)?.stack,
+      });
     }
     if (res.headersSent) return;
-    if (body.code === 'RATE_LIMITED' && typeof (exception as { retryAfterS?: unknown }).retryAfterS === 'number') {
+    if (
+      body.code === 'RATE_LIMITED' &&
+      typeof (exception as { retryAfterS?: unknown }).retryAfterS === 'number'
+    ) {
       res.setHeader('Retry-After', String((exception as { retryAfterS: number }).retryAfterS));
     }
     res.status(status).json(body);

@@ -15,7 +15,12 @@ export class HealthController {
 
   @Get('health')
   alive() {
-    return { status: 'ok', service: this.info.service, nodeId: this.info.nodeId, version: this.info.version };
+    return {
+      status: 'ok',
+      service: this.info.service,
+      nodeId: this.info.nodeId,
+      version: this.info.version,
+    };
   }
 
   @Get('ready')

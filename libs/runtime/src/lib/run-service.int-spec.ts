@@ -9,7 +9,10 @@ class EmptyModule {}
 
 const quiet = () => new Writable({ write: (_c, _e, cb) => cb() });
 
-async function readiness(url: string): Promise<{ status: number; body: { ready: boolean; checks: Array<{ name: string; ok: boolean; reason?: string }> } }> {
+async function readiness(url: string): Promise<{
+  status: number;
+  body: { ready: boolean; checks: Array<{ name: string; ok: boolean; reason?: string }> };
+}> {
   const res = await fetch(`${url}/ready`);
   return { status: res.status, body: (await res.json()) as never };
 }
@@ -29,7 +32,11 @@ describe('runService() readiness (private nats-server and redis-server)', () => 
         http: () => ({ host: '127.0.0.1', port: 0 }),
         redis: (c) => ({ url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX }),
       },
-      { env: { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: 'warn' }, logStream: quiet(), noSignalHandlers: true },
+      {
+        env: { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: 'warn' },
+        logStream: quiet(),
+        noSignalHandlers: true,
+      },
     );
     await eventually(async () => (await readiness(svc.url)).status === 200, 10_000);
   });

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { type DynamicModule, Global, type INestApplication, Module, type Provider, type Type } from '@nestjs/common';
+import {
+  type DynamicModule,
+  Global,
+  type INestApplication,
+  Module,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { APP_FILTER, NestFactory } from '@nestjs/core';
 import { type CommonConfig, ConfigError, type Env, loadConfig } from '@parley/config';
 import { type ServiceName, describeContracts } from '@parley/contracts';
@@ -16,14 +25,27 @@ import {
 } from '@parley/observability';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
-import { WinstonModule } from 'nest-winston';
 import type { z } from 'zod';
 import { ParleyExceptionFilter } from './exception.filter';
 import { HealthController } from './health.controller';
 import { httpTelemetry } from './http-telemetry';
+import { NestLogger } from './nest-logger';
 import type { ServiceInfo } from './service-info';
 import { CONFIG, HEALTH, LOGGER, MESSAGING, METRICS, REDIS, SERVICE_INFO } from './tokens';
-import pkg from '../../../../package.json';
+
+/** Version of the workspace package.json (found upwards from this file, in source and in images). */
+function workspaceVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'parley') return pkg.version ?? '0.0.0';
+    }
+  }
+  return '0.0.0';
+}
+
+const pkg = { version: workspaceVersion() };
 
 /** What an app declares to be run by {@link runService}. */
 export interface ServiceDefinition<S extends z.ZodObject> {
@@ -86,10 +108,19 @@ class RuntimeModule {
  * readiness checks, serves `/health`, `/ready`, `/metrics`, answers `<service>.node.describe`,
  * mounts the app's module, and wires `@MessagePattern` handlers through the contract transport.
  */
-export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S>, opts: RunOptions = {}): Promise<RunningService<z.output<S>>> {
+export async function runService<S extends z.ZodObject>(
+  def: ServiceDefinition<S>,
+  opts: RunOptions = {},
+): Promise<RunningService<z.output<S>>> {
   const config = loadConfig(def.service, def.envSchema, opts.env) as z.output<S> & CommonConfig;
-  const nodeId = config.PARLEY_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const info: ServiceInfo = { service: def.service, version: pkg.version, nodeId, startedAt: Date.now() };
+  const nodeId =
+    config.PARLEY_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const info: ServiceInfo = {
+    service: def.service,
+    version: pkg.version,
+    nodeId,
+    startedAt: Date.now(),
+  };
   const tracing: Tracing = initTracing({
     serviceName: def.service,
     serviceVersion: pkg.version,
@@ -98,7 +129,12 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     batchDelayMs: config.OTEL_BSP_SCHEDULE_DELAY,
     exporter: opts.spanExporter,
   });
-  const logger = createLogger({ service: def.service, nodeId, level: config.LOG_LEVEL, stream: opts.logStream });
+  const logger = createLogger({
+    service: def.service,
+    nodeId,
+    level: config.LOG_LEVEL,
+    stream: opts.logStream,
+  });
   const metrics = new Metrics(def.service, nodeId);
   const health = new HealthRegistry();
 
@@ -130,7 +166,8 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     });
     let lastRedisError = '';
     redis.on('error', (err: Error) => {
-      if (err.message !== lastRedisError) logger.warn('redis() | connection error', { err: err.message });
+      if (err.message !== lastRedisError)
+        logger.warn('redis() | connection error', { err: err.message });
       lastRedisError = err.message;
     });
     redis.on('ready', () => {
@@ -139,7 +176,11 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     });
     const client = redis;
     health.register('redis', async () => {
-      if (client.status !== 'ready') return { ok: false, reason: `redis ${client.status}${lastRedisError ? `: ${lastRedisError}` : ''}` };
+      if (client.status !== 'ready')
+        return {
+          ok: false,
+          reason: `redis ${client.status}${lastRedisError ? `: ${lastRedisError}` : ''}`,
+        };
       await client.ping();
       return { ok: true };
     });
@@ -167,13 +208,16 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   class RootModule {}
 
   const app = await NestFactory.create(RootModule, {
-    logger: WinstonModule.createLogger({ instance: logger }),
+    logger: new NestLogger(logger),
     bufferLogs: false,
     abortOnError: false,
   });
   app.getHttpAdapter().getInstance().disable?.('x-powered-by');
   app.use(httpTelemetry(logger, metrics));
-  app.connectMicroservice({ strategy: new NatsContractTransport(messaging) }, { inheritAppConfig: true });
+  app.connectMicroservice(
+    { strategy: new NatsContractTransport(messaging) },
+    { inheritAppConfig: true },
+  );
   await app.startAllMicroservices();
   const { host, port } = def.http(config);
   await app.listen(port, host);
@@ -185,7 +229,9 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       logger.info('close() | shutting down');
-      await app.close().catch((err: Error) => logger.error('close() | app close failed', { err: err.message }));
+      await app
+        .close()
+        .catch((err: Error) => logger.error('close() | app close failed', { err: err.message }));
       await messaging.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
       await tracing.flush().catch(() => undefined);
@@ -202,7 +248,19 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     process.once('SIGINT', onSignal);
   }
 
-  return { app, config, info, url, port: address.port, messaging, redis, logger, metrics, health, close };
+  return {
+    app,
+    config,
+    info,
+    url,
+    port: address.port,
+    messaging,
+    redis,
+    logger,
+    metrics,
+    health,
+    close,
+  };
 }
 
 /**
@@ -211,15 +269,21 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
  */
 export function main<S extends z.ZodObject>(def: ServiceDefinition<S>): void {
   process.on('unhandledRejection', (reason) => {
-    process.stderr.write(`${JSON.stringify({ level: 'error', service: def.service, msg: 'process() | unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'error', service: def.service, msg: 'process() | unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`,
+    );
   });
   runService(def).catch((err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: def.service, msg: 'main() | invalid configuration', problems: err.problems })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: def.service, msg: 'main() | invalid configuration', problems: err.problems })}\n`,
+      );
       process.exit(2);
     }
-    process.stderr.write(`${def.service}: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(
+      `${def.service}: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`,
+    );
     process.exit(1);
   });
 }

@@ -46,11 +46,24 @@ export class OtlpReceiver {
             const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
               resourceSpans?: Array<{
                 resource?: { attributes?: OtlpKeyValue[] };
-                scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpKeyValue[] }> }>;
+                scopeSpans?: Array<{
+                  spans?: Array<{
+                    traceId: string;
+                    spanId: string;
+                    parentSpanId?: string;
+                    name: string;
+                    kind: number;
+                    attributes?: OtlpKeyValue[];
+                  }>;
+                }>;
               }>;
             };
             for (const rs of body.resourceSpans ?? []) {
-              const service = String(attrValue(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) ?? '');
+              const service = String(
+                attrValue(
+                  rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {},
+                ) ?? '',
+              );
               for (const ss of rs.scopeSpans ?? []) {
                 for (const s of ss.spans ?? []) {
                   this.spans.push({
@@ -60,7 +73,9 @@ export class OtlpReceiver {
                     parentSpanId: s.parentSpanId || undefined,
                     name: s.name,
                     kind: s.kind,
-                    attributes: Object.fromEntries((s.attributes ?? []).map((a) => [a.key, attrValue(a.value)])),
+                    attributes: Object.fromEntries(
+                      (s.attributes ?? []).map((a) => [a.key, attrValue(a.value)]),
+                    ),
                   });
                 }
               }

@@ -28,7 +28,11 @@ function stopProcess(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
-async function privateServer(bin: string, args: (port: number, dir: string) => string[], scheme: string): Promise<PrivateServer> {
+async function privateServer(
+  bin: string,
+  args: (port: number, dir: string) => string[],
+  scheme: string,
+): Promise<PrivateServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'parley-srv-'));
   let proc: ChildProcess | undefined;
@@ -55,14 +59,29 @@ async function privateServer(bin: string, args: (port: number, dir: string) => s
 
 /** A private `nats-server -js` with file storage on a random port. */
 export function startNatsServer(): Promise<PrivateServer> {
-  return privateServer(process.env['PARLEY_NATS_SERVER_BIN'] ?? 'nats-server', (port, dir) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], 'nats');
+  return privateServer(
+    process.env['PARLEY_NATS_SERVER_BIN'] ?? 'nats-server',
+    (port, dir) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+    'nats',
+  );
 }
 
 /** A private `redis-server` (no persistence) on a random port. */
 export function startRedisServer(): Promise<PrivateServer> {
   return privateServer(
     process.env['PARLEY_REDIS_SERVER_BIN'] ?? 'redis-server',
-    (port, dir) => ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir],
+    (port, dir) => [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
     'redis',
   );
 }

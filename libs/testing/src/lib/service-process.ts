@@ -20,11 +20,20 @@ export interface ServiceProcess {
 
 /** Starts an app as a child process with the given env on top of a minimal base env. */
 export function spawnService(name: string, env: Record<string, string>): ServiceProcess {
-  const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(WORKSPACE_ROOT, 'apps', name, 'src', 'main.ts')], {
-    cwd: WORKSPACE_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', NODE_ENV: 'test', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['-r', '@swc-node/register', join(WORKSPACE_ROOT, 'apps', name, 'src', 'main.ts')],
+    {
+      cwd: WORKSPACE_ROOT,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '',
+        NODE_ENV: 'test',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: Array<Record<string, unknown>> = [];
   const text: string[] = [];
   const onData = (buf: Buffer, carry: { rest: string }) => {
@@ -43,7 +52,9 @@ export function spawnService(name: string, env: Record<string, string>): Service
   const err = { rest: '' };
   proc.stdout?.on('data', (b: Buffer) => onData(b, out));
   proc.stderr?.on('data', (b: Buffer) => onData(b, err));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
   return {
     name,
     proc,

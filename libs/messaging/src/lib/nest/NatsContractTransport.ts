@@ -31,12 +31,16 @@ export class NatsContractTransport extends Server implements CustomTransportStra
       }
       if (contract.kind === 'request') {
         this.messaging.serve(contract, async (req, meta) => {
-          const out = this.transformToObservable(await handler(req, new NatsContractContext([meta])));
+          const out = this.transformToObservable(
+            await handler(req, new NatsContractContext([meta])),
+          );
           return (await lastValueFrom(out)) as never;
         });
       } else {
         this.messaging.subscribe(contract, async (payload, meta) => {
-          const out = this.transformToObservable(await handler(payload, new NatsContractContext([meta])));
+          const out = this.transformToObservable(
+            await handler(payload, new NatsContractContext([meta])),
+          );
           await lastValueFrom(out, { defaultValue: undefined });
         });
       }

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// `npm run lint`: the lint part of `npm test` only (no services needed).
+import { spawnSync } from 'node:child_process';
+import { ROOT } from './bootstrap.mjs';
+
+let failed = 0;
+for (const [cmd, ...args] of [
+  ['npx', 'eslint', '--max-warnings=0', 'apps', 'libs'],
+  ['npx', 'tsc', '-p', 'tsconfig.json'],
+  ['npx', 'prettier', '--check', '--log-level=warn', 'apps', 'libs', 'scripts'],
+]) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.exit(failed ? 1 : 0);

@@ -238,14 +238,19 @@ export async function runService<S extends z.ZodObject>(
     })());
 
   if (!opts.noSignalHandlers) {
+    let stopping = false;
     const onSignal = (signal: string) => {
+      // A terminal's Ctrl-C reaches every process of the group and `npm start` then sends SIGTERM
+      // too: the second signal must not cut the drain short.
+      if (stopping) return;
+      stopping = true;
       logger.info('signal() | stopping', { signal });
       const force = setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_MS);
       force.unref();
       void close().then(() => process.exit(0));
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   }
 
   return {

@@ -97,22 +97,6 @@ export default [
     },
   },
   {
-    files: ['libs/contracts/**/*.ts', 'libs/client/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['@nestjs/*'],
-              message: 'contracts and client run in the browser: no Nest here.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
     files: ['{apps,libs}/**/*.ts'],
     ignores: [
       '**/*.spec.ts',
@@ -125,6 +109,26 @@ export default [
       'no-restricted-imports': [
         'error',
         { paths: [{ name: '@parley/testing', message: 'test helpers are for spec files only.' }] },
+      ],
+    },
+  },
+  {
+    // Later than the block above: for these files this rule replaces it, so it repeats the
+    // @parley/testing restriction.
+    files: ['libs/contracts/**/*.ts', 'libs/client/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@parley/testing', message: 'test helpers are for spec files only.' }],
+          patterns: [
+            {
+              group: ['@nestjs/*'],
+              message: 'contracts and client run in the browser: no Nest here.',
+            },
+          ],
+        },
       ],
     },
   },

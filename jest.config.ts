@@ -30,7 +30,7 @@ const config: Config = {
   rootDir: __dirname,
   testEnvironment: 'node',
   testMatch: patterns[kind] ?? patterns['unit'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/tmp/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/tmp/'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

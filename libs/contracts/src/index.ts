@@ -7,3 +7,4 @@ export * from './lib/errors';
 export * from './lib/contract';
 export * from './lib/services';
 export * from './lib/registry';
+export * from './lib/sfu';

@@ -5,7 +5,11 @@ import { ROOT } from './bootstrap.mjs';
 
 let failed = 0;
 // @nx/enforce-module-boundaries skips itself without a cached project graph (fresh clone).
-spawnSync('npx', ['nx', 'show', 'projects'], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, NX_DAEMON: 'false' } });
+spawnSync('npx', ['nx', 'show', 'projects'], {
+  cwd: ROOT,
+  stdio: 'ignore',
+  env: { ...process.env, NX_DAEMON: 'false' },
+});
 for (const [cmd, ...args] of [
   ['npx', 'eslint', '--max-warnings=0', 'apps', 'libs'],
   ['npx', 'tsc', '-p', 'tsconfig.json'],

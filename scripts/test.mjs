@@ -59,7 +59,11 @@ try {
   if (want('lint')) {
     // @nx/enforce-module-boundaries reads the cached project graph and silently skips itself
     // without one (a fresh clone): compute it first.
-    step('nx project graph', 'npx', ['nx', 'show', 'projects'], { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' });
+    step('nx project graph', 'npx', ['nx', 'show', 'projects'], {
+      ...env,
+      NX_DAEMON: 'false',
+      NX_NO_CLOUD: 'true',
+    });
     for (const [name, cmd, args] of [
       ['eslint (module boundaries)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs']],
       ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']],

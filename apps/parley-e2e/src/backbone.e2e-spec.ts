@@ -75,15 +75,20 @@ describe('backbone across processes', () => {
         ),
       15_000,
     );
-    const clientSpan = receiver.spans.find(
-      (s) => s.service === 'signaling' && s.spanId === serverSpan.parentSpanId,
+    // Each service exports on its own schedule: wait for the caller's span too.
+    const clientSpan = await eventually(
+      () =>
+        receiver.spans.find(
+          (s) => s.service === 'signaling' && s.spanId === serverSpan.parentSpanId,
+        ),
+      15_000,
     );
-    expect(clientSpan?.name).toBe('sfu.node.describe request');
-    expect(clientSpan?.traceId).toBe(serverSpan.traceId);
+    expect(clientSpan.name).toBe('sfu.node.describe request');
+    expect(clientSpan.traceId).toBe(serverSpan.traceId);
     const httpSpan = await eventually(
       () =>
         receiver.spans.find(
-          (s) => s.service === 'signaling' && s.spanId === clientSpan?.parentSpanId,
+          (s) => s.service === 'signaling' && s.spanId === clientSpan.parentSpanId,
         ),
       5000,
     );

@@ -27,6 +27,7 @@ initTracing({
   serviceVersion: '0',
   nodeId: 'bench',
   exporter: sink as never,
+  exporterMode: 'batch',
 });
 const logger = createLogger({
   service: 'bench',

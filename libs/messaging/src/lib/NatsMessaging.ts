@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from '@opentelemetry/api';
 import {
   type ErrorBody,
   type EventContract,
@@ -200,19 +200,24 @@ export class NatsMessaging {
             this.opts.logger.error('serve() | subscription error', { subject, err: err.message });
             return;
           }
-          void this.handleRequest(contract, handler, msg);
+          this.handleRequest(contract, handler, msg);
         },
       }),
     );
   }
 
-  private async handleRequest<C extends RequestContract>(
+  /**
+   * Handles one request. Deliberately not `async`: a synchronous handler is answered in the same
+   * tick without creating promises (each costs an async-hook call while tracing is on), which is
+   * what keeps this layer's overhead over a raw nats.js request small.
+   */
+  private handleRequest<C extends RequestContract>(
     contract: C,
     handler: (req: RequestOf<C>, meta: HandlerMeta) => Promise<ResponseOf<C>> | ResponseOf<C>,
     msg: Msg,
-  ): Promise<void> {
+  ): void {
     const started = performance.now();
-    let parent = propagation.extract(context.active(), msg.headers, natsHeaderGetter);
+    let parent = propagation.extract(ROOT_CONTEXT, msg.headers, natsHeaderGetter);
     const correlationId = getCorrelationId(parent) ?? newCorrelationId();
     parent = setCorrelationId(parent, correlationId);
     const span = tracer().startSpan(
@@ -222,61 +227,12 @@ export class NatsMessaging {
         attributes: {
           'messaging.system': 'nats',
           'messaging.destination.name': msg.subject,
-          'messaging.operation.type': 'process',
           'parley.correlation_id': correlationId,
         },
       },
       parent,
     );
-    await context.with(trace.setSpan(parent, span), async () => {
-      let envelope: ReplyEnvelope;
-      let outcome = 'ok';
-      try {
-        let raw: unknown;
-        try {
-          raw = decodeJson(msg.data);
-        } catch {
-          throw new MessagingError('BAD_REQUEST', 'payload is not valid JSON');
-        }
-        const parsed = contract.request.safeParse(raw);
-        if (!parsed.success) {
-          this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'server' });
-          throw new MessagingError(
-            'BAD_REQUEST',
-            `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`,
-            false,
-            parsed.error.issues,
-          );
-        }
-        const result = await handler(parsed.data as RequestOf<C>, {
-          subject: msg.subject,
-          headers: msg.headers,
-          correlationId,
-        });
-        const checked = contract.response.safeParse(result);
-        if (!checked.success) {
-          this.opts.logger.error('serve() | handler produced an invalid response', {
-            subject: contract.subject,
-            issues: summarizeIssues(checked.error.issues),
-          });
-          throw new MessagingError('INTERNAL', 'handler produced an invalid response');
-        }
-        envelope = { ok: true, data: checked.data };
-      } catch (err) {
-        const body: ErrorBody = toErrorBody(err);
-        outcome = body.code;
-        recordError(span, err);
-        const level = body.code === 'INTERNAL' ? 'error' : 'warn';
-        this.opts.logger.log(level, 'serve() | request failed', {
-          subject: msg.subject,
-          code: body.code,
-          reason: body.message,
-          ...(body.code === 'INTERNAL' && err instanceof Error
-            ? { err: err.message, stack: err.stack }
-            : {}),
-        });
-        envelope = { ok: false, error: body };
-      }
+    const finish = (envelope: ReplyEnvelope, outcome: string): void => {
       if (msg.reply) {
         try {
           msg.respond(encodeJson(envelope));
@@ -299,6 +255,77 @@ export class NatsMessaging {
         { subject: contract.subject, role: 'server', outcome },
         seconds,
       );
+    };
+    const fail = (err: unknown): void => {
+      const body: ErrorBody = toErrorBody(err);
+      recordError(span, err);
+      this.opts.logger.log(
+        body.code === 'INTERNAL' ? 'error' : 'warn',
+        'serve() | request failed',
+        {
+          subject: msg.subject,
+          code: body.code,
+          reason: body.message,
+          ...(body.code === 'INTERNAL' && err instanceof Error
+            ? { err: err.message, stack: err.stack }
+            : {}),
+        },
+      );
+      finish({ ok: false, error: body }, body.code);
+    };
+    const succeed = (result: unknown): void => {
+      const checked = contract.response.safeParse(result);
+      if (!checked.success) {
+        this.opts.logger.error('serve() | handler produced an invalid response', {
+          subject: contract.subject,
+          issues: summarizeIssues(checked.error.issues),
+        });
+        fail(new MessagingError('INTERNAL', 'handler produced an invalid response'));
+        return;
+      }
+      finish({ ok: true, data: checked.data }, 'ok');
+    };
+    // Logs written by `fail`/`finish` and by the handler carry this span and correlation id.
+    context.with(trace.setSpan(parent, span), () => {
+      let raw: unknown;
+      try {
+        raw = decodeJson(msg.data);
+      } catch {
+        fail(new MessagingError('BAD_REQUEST', 'payload is not valid JSON'));
+        return;
+      }
+      const parsed = contract.request.safeParse(raw);
+      if (!parsed.success) {
+        this.opts.metrics?.natsInvalid.inc({ subject: contract.subject, role: 'server' });
+        fail(
+          new MessagingError(
+            'BAD_REQUEST',
+            `invalid ${contract.subject} request: ${summarizeIssues(parsed.error.issues)}`,
+            false,
+            parsed.error.issues,
+          ),
+        );
+        return;
+      }
+      let result: Promise<ResponseOf<C>> | ResponseOf<C>;
+      try {
+        result = handler(parsed.data as RequestOf<C>, {
+          subject: msg.subject,
+          headers: msg.headers,
+          correlationId,
+        });
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (isThenable(result)) {
+        result.then(
+          (r) => context.with(trace.setSpan(parent, span), () => succeed(r)),
+          (err: unknown) => context.with(trace.setSpan(parent, span), () => fail(err)),
+        );
+      } else {
+        succeed(result);
+      }
     });
   }
 
@@ -502,6 +529,10 @@ export class NatsMessaging {
       await nc.close().catch(() => undefined);
     }
   }
+}
+
+function isThenable<T>(v: unknown): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 /** Default connection name. */

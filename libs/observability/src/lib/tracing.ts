@@ -35,8 +35,10 @@ export interface TracingOptions {
   otlpEndpoint?: string;
   /** Milliseconds between export batches. */
   batchDelayMs?: number;
-  /** Extra exporter, exported synchronously (tests use an in-memory exporter). */
+  /** Extra exporter (tests use an in-memory one). */
   exporter?: SpanExporter;
+  /** How the extra exporter is fed: `simple` (each span at once; tests) or `batch` (as in production). */
+  exporterMode?: 'simple' | 'batch';
 }
 
 /** Handle returned by {@link initTracing}. */
@@ -66,7 +68,13 @@ export function initTracing(opts: TracingOptions): Tracing {
       }),
     );
   }
-  if (opts.exporter) processors.push(new SimpleSpanProcessor(opts.exporter));
+  if (opts.exporter) {
+    processors.push(
+      opts.exporterMode === 'batch'
+        ? new BatchSpanProcessor(opts.exporter, { scheduledDelayMillis: opts.batchDelayMs ?? 2000 })
+        : new SimpleSpanProcessor(opts.exporter),
+    );
+  }
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: opts.serviceName,

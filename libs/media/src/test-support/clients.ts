@@ -1,0 +1,218 @@
+// Real Node WebRTC clients for the integration tests: a @roamhq/wrtc sender that encodes a sine
+// tone to Opus (libwebrtc's encoder), a werift receiver that counts raw RTP, and a wrtc receiver
+// that decodes Opus back to PCM (both wrtc clients run in a child process). They talk to a
+// `Peer` through the library API only.
+// Test support only.
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+import { RTCPeerConnection as WeriftPeerConnection, RTCRtpCodecParameters } from 'werift';
+
+import type { ConsumerInfo } from '../lib/MediaTypes';
+import type { Peer } from '../lib/Peer';
+import {
+  clientDtlsParameters,
+  OPUS_RECV_CAPABILITIES,
+  opusProducerParameters,
+  parseLocalSdp,
+  recvOfferSdp,
+  sendAnswerSdp,
+} from './sdp';
+
+/** A @roamhq/wrtc peer connection living in a child process (see wrtc-child.cjs for why). */
+class WrtcProcess {
+  readonly #child: ChildProcess;
+  readonly #pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  #nextId = 1;
+
+  constructor() {
+    this.#child = fork(join(__dirname, 'wrtc-child.cjs'), [], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    this.#child.on(
+      'message',
+      (msg: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+        const p = this.#pending.get(msg.id);
+        this.#pending.delete(msg.id);
+        if (msg.ok) p?.resolve(msg.result);
+        else p?.reject(new Error(msg.error));
+      },
+    );
+    this.#child.on('exit', () => {
+      for (const p of this.#pending.values()) p.reject(new Error('wrtc child exited'));
+      this.#pending.clear();
+    });
+  }
+
+  request<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#child.send({ id, cmd, ...args });
+    });
+  }
+
+  /** SIGKILL: wrtc must not run its (crashing) exit cleanup. */
+  kill(): void {
+    this.#child.kill('SIGKILL');
+  }
+}
+
+/** A connected sending client. */
+export interface ToneSender {
+  transportId: string;
+  producerId: string;
+  close(): void;
+}
+
+/** Sends a sine tone (10 ms PCM frames -> libwebrtc's Opus encoder) as an audio producer. */
+export async function connectToneSender(peer: Peer, frequencyHz = 440): Promise<ToneSender> {
+  const client = new WrtcProcess();
+  try {
+    const { sdp } = await client.request<{ sdp: string }>('sendOffer', { frequencyHz });
+    const local = parseLocalSdp(sdp);
+    const t = await peer.createWebRtcTransport();
+    await client.request('setAnswer', { sdp: sendAnswerSdp(t, local) });
+    await peer.connectTransport(t.id, clientDtlsParameters(local));
+    const { id } = await peer.produce({
+      transportId: t.id,
+      kind: 'audio',
+      rtpParameters: opusProducerParameters(local),
+    });
+    return { transportId: t.id, producerId: id, close: () => client.kill() };
+  } catch (err) {
+    client.kill();
+    throw err;
+  }
+}
+
+/** A connected receiving client and what it got. */
+export interface RtpReceiver {
+  transportId: string;
+  consumer: ConsumerInfo;
+  packets: number;
+  /** RTP payload bytes received. */
+  bytes: number;
+  payloadTypes: Set<number>;
+  /** First payload byte (Opus TOC) of every packet, bounded. */
+  tocBytes: number[];
+  close(): void;
+}
+
+/** Consumes `producerId` with werift and counts the raw RTP it receives. */
+export async function connectWeriftReceiver(peer: Peer, producerId: string): Promise<RtpReceiver> {
+  const pc = new WeriftPeerConnection({
+    iceServers: [],
+    // werift gathers no loopback candidate by itself; the test SFU listens on 127.0.0.1.
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    codecs: {
+      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
+    },
+  });
+  const t = await peer.createWebRtcTransport();
+  const consumer = await peer.consume({
+    transportId: t.id,
+    producerId,
+    rtpCapabilities: OPUS_RECV_CAPABILITIES,
+  });
+  const rx: RtpReceiver = {
+    transportId: t.id,
+    consumer,
+    packets: 0,
+    bytes: 0,
+    payloadTypes: new Set(),
+    tocBytes: [],
+    close: () => void pc.close(),
+  };
+  pc.onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      rx.packets++;
+      rx.bytes += rtp.payload.length;
+      rx.payloadTypes.add(rtp.header.payloadType);
+      if (rx.tocBytes.length < 500 && rtp.payload.length > 0) rx.tocBytes.push(rtp.payload[0] ?? 0);
+    });
+  });
+  await pc.setRemoteDescription({ type: 'offer', sdp: recvOfferSdp(t, consumer) });
+  const answer = await pc.createAnswer();
+  await pc.setLocalDescription(answer);
+  const local = parseLocalSdp(pc.localDescription?.sdp ?? '');
+  await peer.connectTransport(t.id, clientDtlsParameters(local));
+  await peer.resumeConsumer(consumer.id);
+  return rx;
+}
+
+/** What the decoding client measured. */
+export interface PcmStats {
+  /** Decoded samples seen (first channel). */
+  samples: number;
+  /** Samples in frames loud enough to be the tone, with their energy and zero crossings. */
+  toneSamples: number;
+  sumSquares: number;
+  zeroCrossings: number;
+  sampleRate: number;
+  connectionState: string;
+}
+
+/** A receiving client that decodes Opus back to PCM. */
+export interface PcmReceiver {
+  transportId: string;
+  consumer: ConsumerInfo;
+  stats(): Promise<PcmStats>;
+  close(): void;
+}
+
+/** Consumes `producerId` with @roamhq/wrtc and decodes it through an RTCAudioSink. */
+export async function connectWrtcDecoder(peer: Peer, producerId: string): Promise<PcmReceiver> {
+  const client = new WrtcProcess();
+  try {
+    const t = await peer.createWebRtcTransport();
+    const consumer = await peer.consume({
+      transportId: t.id,
+      producerId,
+      rtpCapabilities: OPUS_RECV_CAPABILITIES,
+    });
+    const { sdp } = await client.request<{ sdp: string }>('recvAnswer', {
+      offerSdp: recvOfferSdp(t, consumer),
+    });
+    await peer.connectTransport(t.id, clientDtlsParameters(parseLocalSdp(sdp)));
+    await peer.resumeConsumer(consumer.id);
+    return {
+      transportId: t.id,
+      consumer,
+      stats: () => client.request<PcmStats>('state'),
+      close: () => client.kill(),
+    };
+  } catch (err) {
+    client.kill();
+    throw err;
+  }
+}
+
+/** Polls an async `predicate` until true or `timeoutMs` passes. */
+export async function waitForAsync(
+  predicate: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const start = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Polls `predicate` until true or `timeoutMs` passes. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,7 @@
+/** WAV, PCM, resampling, Opus, RTP, VAD. */
+export {};
+export * from './lib/wav';
+export * from './lib/pcm';
+export * from './lib/resample';
+export * from './lib/vad';
+export * from './lib/vad-energy';

@@ -1,0 +1,11 @@
+/** whisper.cpp engine host. */
+export * from './lib/SttEngine';
+export * from './lib/SttEngineError';
+export * from './lib/SttLogger';
+export * from './lib/GgmlModel';
+export * from './lib/WhisperAddon';
+export * from './lib/WhisperEngine';
+export * from './lib/WhisperParams';
+export * from './lib/LongAudioTranscriber';
+export * from './lib/PriorityLock';
+export * from './lib/languages';

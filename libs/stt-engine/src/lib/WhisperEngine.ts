@@ -1,0 +1,302 @@
+import { basename } from 'node:path';
+import { readGgmlModelInfo } from './GgmlModel';
+import { PriorityLock } from './PriorityLock';
+import {
+  STT_SAMPLE_RATE,
+  type SttEngine,
+  type SttEngineState,
+  type SttLoadOptions,
+  type SttModelInfo,
+  type SttResult,
+  type SttSegment,
+  type SttTranscribeOptions,
+} from './SttEngine';
+import { SttEngineError } from './SttEngineError';
+import { type SttLogger, silentSttLogger } from './SttLogger';
+import {
+  loadWhisperAddon,
+  type WhisperAddon,
+  type WhisperNativeModel,
+  type WhisperNativeSegment,
+} from './WhisperAddon';
+import {
+  FULL_AUDIO_CONTEXT,
+  MIN_SAMPLES,
+  normalizeSegments,
+  resolveTranscribeOptions,
+  toNativeParams,
+  validateAudio,
+} from './WhisperParams';
+
+/** Construction options of {@link WhisperEngine}. */
+export interface WhisperEngineOptions {
+  /**
+   * Path of the native addon. Default: smart-whisper's `build/Release/smart-whisper.node`, where
+   * `scripts/setup/whisper.mjs` installs the native build (it also returns the cached path as
+   * `PARLEY_WHISPER_ADDON` for apps to pass here).
+   */
+  addonPath?: string;
+  /** Let whisper.cpp log to stderr (model details, timings). Default false. */
+  nativeLogs?: boolean;
+  /** Structured logger. */
+  logger?: SttLogger;
+}
+
+const now = () => performance.now();
+
+/**
+ * whisper.cpp in-process (smart-whisper's N-API addon, built natively for this CPU).
+ *
+ * Per call: greedy decoding, temperature fallback off, one segment per clip up to 30 s, the
+ * encoder context shrunk to the clip, a token budget proportional to the audio — the settings that
+ * make a 4 s utterance cost a few hundred ms instead of seconds. Calls are serialised through a
+ * priority lock (realtime before batch) and can be aborted mid-flight.
+ */
+export class WhisperEngine implements SttEngine {
+  readonly #logger: SttLogger;
+  readonly #addonPath?: string;
+  readonly #nativeLogs: boolean;
+  readonly #lock = new PriorityLock();
+  #addon?: WhisperAddon;
+  #state: SttEngineState = 'idle';
+  #model?: SttModelInfo;
+  #native?: WhisperNativeModel;
+  #threads = 2;
+
+  constructor(options: WhisperEngineOptions = {}) {
+    this.#logger = options.logger ?? silentSttLogger;
+    this.#addonPath = options.addonPath;
+    this.#nativeLogs = options.nativeLogs ?? false;
+  }
+
+  get state(): SttEngineState {
+    return this.#state;
+  }
+
+  get model(): SttModelInfo | undefined {
+    return this.#model;
+  }
+
+  get pending(): number {
+    return this.#lock.pending;
+  }
+
+  async load(modelPath: string, options: SttLoadOptions = {}): Promise<SttModelInfo> {
+    if (this.#state === 'closed') throw new SttEngineError('CLOSED', 'engine is closed');
+    const threads = options.threads ?? 2;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+      throw new SttEngineError(
+        'BAD_OPTIONS',
+        `threads must be an integer in [1, 64], got ${threads}`,
+      );
+    }
+    // Validate before touching native code: whisper.cpp aborts the process on some bad files.
+    const info = readGgmlModelInfo(modelPath);
+    const addon = this.#loadAddon();
+
+    const release = await this.#lock.acquire('realtime');
+    const previous = this.#state;
+    try {
+      this.#assertUsable(); // close() may have run while we waited
+      this.#state = 'loading';
+      if (this.#native) {
+        // Model swap (whisper-server's POST /load): free the old one first; memory is the limit.
+        await this.#native.free();
+        this.#native = undefined;
+        this.#model = undefined;
+      }
+      const t0 = now();
+      let native: WhisperNativeModel;
+      try {
+        native = await addon.WhisperModel.load(modelPath, options.gpu ?? false);
+      } catch (err) {
+        throw new SttEngineError(
+          'MODEL_LOAD_FAILED',
+          `whisper.cpp could not load ${modelPath}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      const loadMs = now() - t0;
+      this.#native = native;
+      this.#threads = threads;
+      this.#model = { ...info, name: basename(modelPath), loadMs, threads };
+      this.#state = 'ready';
+      this.#logger.info('load() | model loaded', {
+        model: this.#model.name,
+        type: info.type,
+        multilingual: info.multilingual,
+        loadMs: Math.round(loadMs),
+        threads,
+      });
+      if (info.synthetic) {
+        this.#logger.warn(
+          'load() | SYNTHETIC MODEL: random weights, transcripts are meaningless — set PARLEY_WHISPER_MODEL to real ggml weights',
+          { model: modelPath },
+        );
+      }
+      return this.#model;
+    } catch (err) {
+      if (this.#state === 'loading') this.#state = previous === 'ready' ? 'idle' : previous;
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  async transcribe(pcm: Float32Array, options: SttTranscribeOptions = {}): Promise<SttResult> {
+    const tStart = now();
+    this.#assertUsable();
+    validateAudio(pcm);
+    const model = this.#model;
+    if (!model && this.#state !== 'loading') {
+      throw new SttEngineError('NOT_LOADED', 'no model loaded; call load() first');
+    }
+    const clipMs = (pcm.length * 1000) / STT_SAMPLE_RATE;
+    const padded = pcm.length < MIN_SAMPLES ? padTo(pcm, MIN_SAMPLES) : pcm;
+    const seconds = padded.length / STT_SAMPLE_RATE;
+    // Validate against the current model now (fast failure), and again below if it was swapped.
+    const resolve = (m: SttModelInfo) =>
+      resolveTranscribeOptions(options, m, seconds, this.#threads);
+    if (model) resolve(model);
+
+    const signal = options.signal;
+    let release: () => void;
+    try {
+      release = await this.#lock.acquire(options.priority ?? 'realtime', signal);
+    } catch (err) {
+      if (err instanceof SttEngineError) throw err;
+      throw new SttEngineError('ABORTED', 'transcription aborted while waiting', { cause: err });
+    }
+    const queuedMs = now() - tStart;
+    try {
+      // No state check here: a call holding the lock completes even if close() was called since
+      // (close() waits for the lock before freeing the model).
+      const native = this.#native;
+      const current = this.#model;
+      if (!native?.handle || !current) {
+        throw this.#state === 'closed'
+          ? new SttEngineError('CLOSED', 'engine is closed')
+          : new SttEngineError('NOT_LOADED', 'no model loaded; call load() first');
+      }
+      const opts = resolve(current);
+      if (signal?.aborted) throw new SttEngineError('ABORTED', 'transcription aborted');
+
+      const progressive: WhisperNativeSegment[] = [];
+      let emitted = 0;
+      const onProgress = (seg: WhisperNativeSegment) => {
+        if (!options.onSegment || signal?.aborted) return;
+        progressive.push(seg);
+        const norm = normalizeSegments(progressive, clipMs, opts.offsetMs);
+        for (; emitted < norm.length; emitted++) {
+          try {
+            options.onSegment(norm[emitted]);
+          } catch (err) {
+            this.#logger.error('transcribe() | onSegment listener threw', { error: String(err) });
+          }
+        }
+      };
+
+      const t0 = now();
+      const abortFlag = new Int32Array(1);
+      const nativeDone = new Promise<WhisperNativeSegment[] | Error>((resolveNative) => {
+        try {
+          this.#addon?.transcribe(
+            native.handle as object,
+            padded,
+            toNativeParams(opts, abortFlag),
+            resolveNative,
+            onProgress,
+          );
+        } catch (err) {
+          // Argument errors thrown synchronously by the addon: report like a native failure.
+          resolveNative(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      // From here the lock is released when the native call ends — not earlier, even if the caller
+      // is answered earlier: the context is in use until whisper_full returns.
+      const releaseNow = release;
+      release = () => undefined;
+      void nativeDone.then(releaseNow);
+
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<'aborted'>((resolveAbort) => {
+        onAbort = () => {
+          // whisper.cpp polls this between graph nodes and decode steps.
+          Atomics.store(abortFlag, 0, 1);
+          resolveAbort('aborted');
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      let result: WhisperNativeSegment[] | Error | 'aborted';
+      try {
+        // An aborted caller is answered at once; the native call winds down in the background.
+        result = await Promise.race([nativeDone, aborted]);
+      } finally {
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
+      }
+      const processMs = now() - t0;
+      if (result === 'aborted' || signal?.aborted) {
+        throw new SttEngineError('ABORTED', 'transcription aborted');
+      }
+      if (result instanceof Error) {
+        throw new SttEngineError('TRANSCRIBE_FAILED', `whisper_full failed: ${result.message}`, {
+          cause: result,
+        });
+      }
+
+      const segments: SttSegment[] = normalizeSegments(result, clipMs, opts.offsetMs);
+      const detected = result.find((s) => s.lang)?.lang;
+      const totalMs = now() - tStart;
+      return {
+        segments,
+        text: segments.map((s) => s.text).join(' '),
+        language: opts.language === 'auto' ? (detected ?? 'auto') : opts.language,
+        tokens: segments.reduce((n, s) => n + s.tokens, 0),
+        audioContext: opts.audioContext || FULL_AUDIO_CONTEXT,
+        timing: {
+          queuedMs,
+          processMs,
+          totalMs,
+          audioMs: clipMs,
+          realtimeFactor: processMs / clipMs,
+        },
+      };
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#lock.rejectAll(new SttEngineError('CLOSED', 'engine closed'));
+    // Wait for the running call (native code still uses the context), then free it.
+    const release = await this.#lock.acquire('realtime');
+    try {
+      await this.#native?.free();
+    } finally {
+      this.#native = undefined;
+      release();
+      this.#lock.rejectAll(new SttEngineError('CLOSED', 'engine closed'));
+    }
+    this.#logger.info('close() | engine closed');
+  }
+
+  #assertUsable(): void {
+    if (this.#state === 'closed') throw new SttEngineError('CLOSED', 'engine is closed');
+  }
+
+  #loadAddon(): WhisperAddon {
+    if (!this.#addon) {
+      this.#addon = loadWhisperAddon(this.#addonPath);
+      this.#addon.setLogging?.(this.#nativeLogs);
+    }
+    return this.#addon;
+  }
+}
+
+function padTo(pcm: Float32Array, samples: number): Float32Array {
+  const out = new Float32Array(samples);
+  out.set(pcm, 0);
+  return out;
+}

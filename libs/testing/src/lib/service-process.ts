@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from './ports';
 
@@ -18,7 +19,19 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Starts an app as a child process with the given env on top of a minimal base env. */
+/**
+ * What the bootstrap's setup steps produced (worker binary, addon and model paths), from
+ * `.parley/env.json`; empty when the bootstrap has not run.
+ */
+export function setupEnv(): Record<string, string> {
+  const file = join(WORKSPACE_ROOT, '.parley', 'env.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+}
+
+/**
+ * Starts an app as a child process. Its env is minimal (PATH, HOME, NODE_ENV=test) plus the setup
+ * env, plus `env`: nothing else leaks from the test process.
+ */
 export function spawnService(name: string, env: Record<string, string>): ServiceProcess {
   const proc = spawn(
     process.execPath,

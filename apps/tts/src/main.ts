@@ -1,12 +1,5 @@
 import 'reflect-metadata';
-import { ttsEnv } from '@parley/config';
 import { main } from '@parley/runtime';
-import { TtsModule } from './app/tts.module';
+import { ttsService } from './app/tts.definition';
 
-main({
-  service: 'tts',
-  envSchema: ttsEnv,
-  module: TtsModule,
-  http: (c) => ({ host: c.TTS_HTTP_HOST, port: c.TTS_HTTP_PORT }),
-  redis: (c) => ({ url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX }),
-});
+main(ttsService);

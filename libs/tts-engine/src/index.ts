@@ -13,3 +13,7 @@ export * from './lib/ModelRunner';
 export * from './lib/pcm';
 export * from './lib/PiperVoice';
 export * from './lib/VoiceRegistry';
+export * from './lib/AudioCache';
+export * from './lib/AudioEncoding';
+export * from './lib/PiperHttpCompat';
+export * from './lib/SpeechSynthesizer';

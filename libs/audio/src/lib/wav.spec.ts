@@ -204,3 +204,14 @@ describe('wav', () => {
     expectWavError(() => wavHeader({ sampleRate: 8000, channels: 2 }, 6), 'BAD_FORMAT');
   });
 });
+
+describe('decodeWav() on a Node Buffer', () => {
+  it('reads the samples, not whatever else shares the Buffer pool', () => {
+    const pcm = Int16Array.from([1, -2, 3, -4, 32767, -32768]);
+    const wav = encodeWav(pcm, { sampleRate: 16000, channels: 1 });
+    // A small Buffer lives at an offset inside Node's shared pool.
+    const buf = Buffer.from(wav);
+    expect(buf.byteOffset === 0 && buf.buffer.byteLength === buf.byteLength).toBe(false);
+    expect(Array.from(decodeWav(buf).samples)).toEqual(Array.from(pcm));
+  });
+});

@@ -300,8 +300,9 @@ function decodeData(
     }
     length = declared - (declared % fmt.blockAlign);
   }
-  // Copy so the typed array is aligned and independent of the caller's buffer.
-  const bytes = input.slice(start, start + length);
+  // Copy so the typed array is aligned and independent of the caller's buffer. Not `.slice()`:
+  // on a Node Buffer it returns a view into the shared pool, not a copy.
+  const bytes = Uint8Array.prototype.slice.call(input, start, start + length);
   const samples =
     sampleFormat === 'pcm16'
       ? new Int16Array(bytes.buffer, 0, length / 2)

@@ -231,7 +231,13 @@ interface Slot {
   ready: Promise<ModelSignature>;
   busy: boolean;
   pending?: { id: number; resolve: (o: ModelRunOutput) => void; reject: (e: TtsError) => void };
+  /** Settles when the inference the worker is running now has ended (even if nobody waits). */
+  inflight?: Promise<void>;
+  settle?: () => void;
 }
+
+/** How long close() lets running inferences finish before terminating their workers anyway. */
+const CLOSE_GRACE_MS = 30_000;
 
 function resolveOrt(): string {
   // Jest and @swc-node/register run this as CommonJS; elsewhere let the worker resolve it.
@@ -313,6 +319,11 @@ class WorkerRunner implements ModelRunner {
   #adopt(slot: Slot): void {
     this.#slots.push(slot);
     slot.worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'result' || m.type === 'error') {
+        slot.settle?.();
+        slot.settle = undefined;
+        slot.inflight = undefined;
+      }
       const pending = slot.pending;
       if (!pending || (m.type !== 'result' && m.type !== 'error') || m.id !== pending.id) return;
       slot.pending = undefined;
@@ -324,6 +335,7 @@ class WorkerRunner implements ModelRunner {
       this.#logger.error('model worker died, replacing it', { reason });
       slot.pending?.reject(new TtsError('ENGINE_FAILED', `model worker died: ${reason}`));
       slot.pending = undefined;
+      slot.settle?.();
       // The replacement starts idle: the run that held the dead slot has just been failed.
       const replacement = WorkerRunner.spawn(this.workerData);
       this.#slots.splice(this.#slots.indexOf(slot), 1);
@@ -358,6 +370,7 @@ class WorkerRunner implements ModelRunner {
       slot.worker.ref();
       return await new Promise<ModelRunOutput>((resolve, reject) => {
         slot.pending = { id, resolve, reject };
+        slot.inflight = new Promise<void>((settle) => (slot.settle = settle));
         slot.worker.postMessage({ type: 'run', id, ids, scales, sid: input.speakerId ?? 0 }, [
           ids.buffer,
           scales.buffer,
@@ -374,8 +387,26 @@ class WorkerRunner implements ModelRunner {
     if (this.#closed) return;
     this.#closed = true;
     this.#semaphore.close();
-    for (const slot of this.#slots)
+    for (const slot of this.#slots) {
       slot.pending?.reject(new TtsError('CLOSED', 'model runner closed'));
+      slot.pending = undefined;
+    }
+    // Terminating a worker in the middle of session.run aborts the whole process (onnxruntime-node
+    // throws from native code into the torn-down environment): let running inferences end first.
+    const inflight = this.#slots.flatMap((s) => (s.inflight ? [s.inflight] : []));
+    if (inflight.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS);
+        timer.unref();
+      });
+      const ended = await Promise.race([Promise.all(inflight).then(() => true), grace]);
+      clearTimeout(timer);
+      if (!ended)
+        this.#logger.error('close() | inferences still running after the grace period', {
+          graceMs: CLOSE_GRACE_MS,
+        });
+    }
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 }

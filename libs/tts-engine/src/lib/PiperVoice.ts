@@ -52,18 +52,25 @@ export type PiperVoiceObserverEvents = {
   close: [];
 };
 
-interface ResolvedParams {
+/** Synthesis options with the voice's defaults filled in, as the model receives them. */
+export interface ResolvedSynthesisOptions {
+  /** `[noise_scale, length_scale, noise_w]`, in Piper's order. */
   scales: [number, number, number];
+  /** Speaker id fed as `sid` (undefined for single-speaker voices). */
   speakerId?: number;
+  /** Zero samples appended after every sentence but the last. */
   silenceSamples: number;
+  /** Per-sentence peak normalisation. */
   normalize: boolean;
+  /** Policy for characters the voice cannot speak. */
+  unspeakable: 'error' | 'drop';
 }
 
 interface PreparedRequest {
   requestId: number;
   sentences: string[];
   normalized: string[];
-  params: ResolvedParams;
+  params: ResolvedSynthesisOptions;
   dropped: UnspeakableCharacter[];
 }
 
@@ -214,6 +221,11 @@ export class PiperVoice {
     return this.config.sampleRate;
   }
 
+  /** Longest accepted text in characters. */
+  get maxChars(): number {
+    return this.#maxChars;
+  }
+
   /** Sessions that run at once. */
   get concurrency(): number {
     return this.#runner.concurrency;
@@ -297,7 +309,7 @@ export class PiperVoice {
   ): Promise<Int16Array> {
     this.#checkOpen();
     if (ids.length === 0) throw new TtsError('EMPTY_TEXT', 'no phoneme ids');
-    const params = this.#resolveParams(options);
+    const params = this.resolveOptions(options);
     throwIfAborted(signal);
     const { audio } = await this.#runner.run(
       { ids, scales: params.scales, speakerId: params.speakerId },
@@ -348,7 +360,12 @@ export class PiperVoice {
     if (this.#closed) throw new TtsError('CLOSED', `voice "${this.name}" is closed`);
   }
 
-  #resolveParams(options: SynthesisOptions): ResolvedParams {
+  /**
+   * Validates options and fills in the voice's defaults: what the model will be fed. Throws
+   * `INVALID_OPTION` or `UNKNOWN_SPEAKER`. Equal results mean equal audio for equal text, which
+   * makes this the parameter part of a cache key.
+   */
+  resolveOptions(options: SynthesisOptions): ResolvedSynthesisOptions {
     checkRange('lengthScale', options.lengthScale, 0.1, 10);
     checkRange('noiseScale', options.noiseScale, 0, 5);
     checkRange('noiseW', options.noiseW, 0, 5);
@@ -373,6 +390,7 @@ export class PiperVoice {
       speakerId: this.resolveSpeaker(options.speaker),
       silenceSamples: Math.round((options.sentenceSilenceSeconds ?? 0) * this.sampleRate),
       normalize: options.normalize ?? true,
+      unspeakable: options.unspeakable ?? 'error',
     };
   }
 
@@ -390,12 +408,8 @@ export class PiperVoice {
         },
       );
     }
-    const params = this.#resolveParams(options);
-    const screened = screenText(
-      text.normalize('NFC'),
-      this.config.espeakVoice,
-      options.unspeakable ?? 'error',
-    );
+    const params = this.resolveOptions(options);
+    const screened = screenText(text.normalize('NFC'), this.config.espeakVoice, params.unspeakable);
     const sentences: string[] = [];
     const normalized: string[] = [];
     for (const sentence of splitSentences(screened.text, { maxChars: this.#maxSentenceChars })) {

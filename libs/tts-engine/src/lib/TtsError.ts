@@ -12,6 +12,8 @@
  * - `BAD_VOICE_MODEL`: the `.onnx` file cannot be loaded or lacks Piper's inputs/outputs.
  * - `PHONEMIZER_FAILED`: espeak-ng is missing, crashed or timed out.
  * - `ENGINE_FAILED`: onnxruntime failed while running the model (or its worker died).
+ * - `UNSUPPORTED_FORMAT`: an output format this process cannot produce (Ogg/Opus without an
+ *   ffmpeg that has libopus).
  * - `BUSY`: too many requests are queued for the voice.
  * - `ABORTED`: the caller's AbortSignal fired; the audio produced so far is incomplete.
  * - `CLOSED`: the voice, registry or phonemizer was closed.
@@ -27,6 +29,7 @@ export type TtsErrorCode =
   | 'BAD_VOICE_MODEL'
   | 'PHONEMIZER_FAILED'
   | 'ENGINE_FAILED'
+  | 'UNSUPPORTED_FORMAT'
   | 'BUSY'
   | 'ABORTED'
   | 'CLOSED';
@@ -43,6 +46,7 @@ export const TTS_ERROR_CODES: readonly TtsErrorCode[] = [
   'BAD_VOICE_MODEL',
   'PHONEMIZER_FAILED',
   'ENGINE_FAILED',
+  'UNSUPPORTED_FORMAT',
   'BUSY',
   'ABORTED',
   'CLOSED',
@@ -53,6 +57,7 @@ export const TTS_ERROR_CODES: readonly TtsErrorCode[] = [
 const RETRYABLE: ReadonlySet<TtsErrorCode> = new Set([
   'PHONEMIZER_FAILED',
   'ENGINE_FAILED',
+  'UNSUPPORTED_FORMAT',
   'BUSY',
 ]);
 

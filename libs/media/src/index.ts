@@ -18,6 +18,7 @@ export {
   type MediaWorkerSettings,
   type WebRtcServerListen,
   type WorkerMetrics,
+  useWorkerBinary,
 } from './lib/MediaWorker';
 export {
   WorkerPool,

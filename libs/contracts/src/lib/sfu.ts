@@ -9,6 +9,38 @@ import { registerContracts } from './registry';
  * trailing room id: `sfu.producer.opened.<roomId>`.
  */
 
+/**
+ * Error codes of SFU replies (`{ code, message, retryable }`), besides the messaging layer's own
+ * (`BAD_REQUEST` for a payload failing its schema, `TIMEOUT`, `NO_RESPONDERS`):
+ *
+ * - `NOT_FOUND`: unknown room, peer, transport, producer or consumer id.
+ * - `ALREADY_EXISTS`: a peer with that id is already in the room.
+ * - `INVALID_STATE`: the entity is closed or not in a state that allows the call.
+ * - `ROOM_CLOSED`: the room was closed (explicitly, idle, or because its worker died).
+ * - `ALREADY_CONNECTED`: `sfu.transport.connect` was already called on that transport.
+ * - `BAD_REQUEST`: malformed arguments the schema cannot catch (e.g. bad DTLS parameters).
+ * - `BAD_RTP_PARAMETERS`: invalid or unsupported RTP parameters in `sfu.producer.create`.
+ * - `CANNOT_CONSUME`: the consumer's RTP capabilities cannot receive that producer.
+ * - `NO_WORKER`: no live mediasoup worker (starting, or all being replaced); retryable.
+ * - `WORKER_DIED`: the worker serving the call died while it was in flight; retryable.
+ * - `INTERNAL`: anything else.
+ */
+export const SFU_ERROR_CODES = [
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'INVALID_STATE',
+  'ROOM_CLOSED',
+  'ALREADY_CONNECTED',
+  'BAD_REQUEST',
+  'BAD_RTP_PARAMETERS',
+  'CANNOT_CONSUME',
+  'NO_WORKER',
+  'WORKER_DIED',
+  'INTERNAL',
+] as const;
+/** Error code of an SFU reply. */
+export type SfuErrorCode = (typeof SFU_ERROR_CODES)[number];
+
 /** Room ids: tenant-scoped by the caller (`<tenant>--<room>`), subject-token safe. */
 export const RoomId = z
   .string()

@@ -1,45 +1,13 @@
+import { SFU_ERROR_CODES, type SfuErrorCode } from '@parley/contracts';
+
 /**
- * Why a media operation failed. Each code maps to one typed reply of the SFU's NATS API.
- *
- * - `NOT_FOUND`: unknown room, peer, transport, producer or consumer id.
- * - `ALREADY_EXISTS`: a peer with that id already joined the room.
- * - `INVALID_STATE`: the entity is closed or not in a state that allows the call.
- * - `ROOM_CLOSED`: the room was closed (explicitly, idle, or because its worker died).
- * - `ALREADY_CONNECTED`: `connect` was already called on that transport.
- * - `BAD_REQUEST`: malformed arguments (missing fields, wrong types, bad DTLS parameters).
- * - `BAD_RTP_PARAMETERS`: invalid or unsupported RTP parameters in `produce`.
- * - `CANNOT_CONSUME`: the consumer's RTP capabilities cannot receive that producer.
- * - `NO_WORKER`: no live mediasoup worker is available (all died, replacements pending).
- * - `WORKER_DIED`: the worker serving the call died while it was in flight.
- * - `INTERNAL`: anything else; a bug, reported with the original message.
+ * Why a media operation failed; the same codes as the SFU's NATS replies (`SFU_ERROR_CODES` in
+ * `@parley/contracts`, which documents each), so a `MediaError` goes onto the wire unchanged.
  */
-export type MediaErrorCode =
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'INVALID_STATE'
-  | 'ROOM_CLOSED'
-  | 'ALREADY_CONNECTED'
-  | 'BAD_REQUEST'
-  | 'BAD_RTP_PARAMETERS'
-  | 'CANNOT_CONSUME'
-  | 'NO_WORKER'
-  | 'WORKER_DIED'
-  | 'INTERNAL';
+export type MediaErrorCode = SfuErrorCode;
 
 /** Every code, e.g. for building a contract's enum from the same source. */
-export const MEDIA_ERROR_CODES: readonly MediaErrorCode[] = [
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'INVALID_STATE',
-  'ROOM_CLOSED',
-  'ALREADY_CONNECTED',
-  'BAD_REQUEST',
-  'BAD_RTP_PARAMETERS',
-  'CANNOT_CONSUME',
-  'NO_WORKER',
-  'WORKER_DIED',
-  'INTERNAL',
-];
+export const MEDIA_ERROR_CODES: readonly MediaErrorCode[] = SFU_ERROR_CODES;
 
 // A caller may retry these unchanged: the condition is transient (a worker is being replaced).
 const RETRYABLE: ReadonlySet<MediaErrorCode> = new Set(['NO_WORKER', 'WORKER_DIED']);

@@ -1,3 +1,6 @@
+import { accessSync, constants } from 'node:fs';
+import { dirname, join } from 'node:path';
+
 import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 
@@ -14,6 +17,40 @@ export interface WebRtcServerListen {
   announcedAddress?: string;
   /** Port for both UDP and TCP; undefined lets the OS choose (two different ports). */
   port?: number;
+}
+
+/**
+ * Makes mediasoup spawn `bin` (or, when undefined, the binary it would pick itself: the
+ * `MEDIASOUP_WORKER_BIN` of its environment or its default build path) and checks that the binary
+ * is executable. Returns the path in use; throws `NO_WORKER` naming the fix when it is missing.
+ */
+export function useWorkerBinary(bin?: string): string {
+  if (bin && bin !== currentWorkerBin()) {
+    // mediasoup reads MEDIASOUP_WORKER_BIN once, when it is first imported, and keeps the path in a
+    // mutable CommonJS export of its Worker module that is read at every spawn. A path from our own
+    // config (which may differ from the process environment, e.g. in tests) is set there. The
+    // module is reached by absolute path because the package's `exports` map hides it.
+    workerModule().workerBin = bin;
+  }
+  const path = currentWorkerBin();
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new MediaError(
+      'NO_WORKER',
+      `mediasoup worker binary not found or not executable at ${path}; build it with ` +
+        '`node scripts/setup/mediasoup-worker.mjs` and set MEDIASOUP_WORKER_BIN',
+    );
+  }
+  return path;
+}
+
+function workerModule(): { workerBin: string } {
+  return require(join(dirname(require.resolve('mediasoup')), 'Worker.js')) as { workerBin: string };
+}
+
+function currentWorkerBin(): string {
+  return workerModule().workerBin;
 }
 
 /** Settings for one mediasoup worker process. */

@@ -56,6 +56,8 @@ export interface ProduceOptions {
   transportId: string;
   kind: ms.MediaKind;
   rtpParameters: ms.RtpParameters;
+  /** Start paused (a muted microphone); default false. */
+  paused?: boolean;
   appData?: Record<string, unknown>;
 }
 
@@ -233,6 +235,7 @@ export class Peer {
       producer = await transport.produce({
         kind: options.kind,
         rtpParameters: options.rtpParameters,
+        paused: options.paused === true,
         appData: { ...options.appData, peerId: this.id },
       });
     } catch (err) {

@@ -2,6 +2,7 @@ import { MediaError, type MediaErrorCode } from './MediaError';
 import type { Peer } from './Peer';
 import { Room } from './Room';
 import { RoomManager, type RoomRecreatedEvent } from './RoomManager';
+import { useWorkerBinary } from './MediaWorker';
 import { WorkerPool, type WorkerReplacedEvent } from './WorkerPool';
 import {
   connectToneSender,
@@ -357,6 +358,79 @@ describe('@parley/media with the real mediasoup worker', () => {
     } finally {
       fixed.close();
     }
+  });
+
+  it('openRoom() says whether it created the room, and concurrent getOrJoin() calls share one join', async () => {
+    const [first, second] = await Promise.all([
+      manager.openRoom('open-join'),
+      manager.openRoom('open-join'),
+    ]);
+    expect(first.room).toBe(second.room);
+    expect([first.created, second.created].sort()).toEqual([false, true]);
+    await expect(manager.openRoom('open-join')).resolves.toMatchObject({ created: false });
+
+    const room = first.room;
+    const [a, b] = await Promise.all([room.getOrJoin('alice'), room.getOrJoin('alice')]);
+    expect(a).toBe(b);
+    await expect(room.getOrJoin('alice')).resolves.toBe(a);
+    expect(room.findPeer('alice')).toBe(a);
+    expect(room.findPeer('nobody')).toBeUndefined();
+    await a.createWebRtcTransport();
+    await a.createWebRtcTransport();
+    expect(room.counts()).toEqual({ peers: 1, transports: 2, producers: 0, consumers: 0 });
+    room.close();
+    expect(room.findPeer('alice')).toBeUndefined();
+    await expectCode(() => room.getOrJoin('bob'), 'ROOM_CLOSED');
+    await expectCode(() => room.touch(), 'ROOM_CLOSED');
+  });
+
+  it('opening an empty room again restarts its idle countdown', async () => {
+    const { room } = await manager.openRoom('touch', { idleTimeoutMs: 400 });
+    await new Promise((r) => setTimeout(r, 250));
+    await manager.openRoom('touch');
+    await new Promise((r) => setTimeout(r, 250));
+    expect(room.closed).toBe(false);
+    await waitFor(() => room.closed, 2000, 'the idle close');
+  });
+
+  it('produce({ paused: true }) starts the producer paused', async () => {
+    const room = await manager.getOrCreateRoom('paused');
+    const peer = await room.join('p');
+    const t = await peer.createWebRtcTransport();
+    const announced = new Promise((resolve) => room.once('newproducer', resolve));
+    await peer.produce({
+      transportId: t.id,
+      kind: 'audio',
+      paused: true,
+      rtpParameters: {
+        codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2 }],
+        encodings: [{ ssrc: 4444 }],
+      },
+    });
+    await expect(announced).resolves.toMatchObject({ peerId: 'p', paused: true });
+    expect(room.producers()[0]?.paused).toBe(true);
+    room.close();
+  });
+
+  it('useWorkerBinary() refuses a missing binary with NO_WORKER and the setup command', async () => {
+    const current = useWorkerBinary();
+    let caught: unknown;
+    try {
+      useWorkerBinary('/nonexistent/mediasoup-worker');
+    } catch (err) {
+      caught = err;
+    } finally {
+      useWorkerBinary(current);
+    }
+    expect(caught).toBeInstanceOf(MediaError);
+    expect((caught as MediaError).code).toBe('NO_WORKER');
+    expect((caught as MediaError).message).toContain('scripts/setup/mediasoup-worker.mjs');
+    await expectCode(
+      () => WorkerPool.create({ workerBin: '/nonexistent/mediasoup-worker', numWorkers: 1 }),
+      'NO_WORKER',
+    );
+    useWorkerBinary(current);
+    expect(useWorkerBinary()).toBe(current);
   });
 
   it('Room.create() on a closed pool fails with a MediaError', async () => {

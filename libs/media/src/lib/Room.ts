@@ -84,6 +84,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #routers: RoomRouter[] = [];
   readonly #peers = new Map<string, Peer>();
   readonly #joining = new Set<string>();
+  // Joins in flight by peer id, so concurrent `getOrJoin` calls for one peer share one join.
+  readonly #joins = new Map<string, Promise<Peer>>();
   // `${producerId}>${routerId}` -> pipe in progress or done; one pipe per producer and router.
   readonly #pipes = new Map<string, Promise<void>>();
   readonly #host: PeerHost;
@@ -192,6 +194,47 @@ export class Room extends TypedEmitter<RoomEvents> {
     } finally {
       this.#joining.delete(peerId);
     }
+  }
+
+  /**
+   * The peer with that id, joining it first if absent. Concurrent calls for one new peer (a client
+   * creating its send and receive transports at once) share a single join.
+   */
+  async getOrJoin(
+    peerId: string,
+    options: { rtpCapabilities?: ms.RtpCapabilities; appData?: Record<string, unknown> } = {},
+  ): Promise<Peer> {
+    this.#assertOpen();
+    const existing = this.#peers.get(peerId);
+    if (existing) return existing;
+    let pending = this.#joins.get(peerId);
+    if (!pending) {
+      pending = this.join(peerId, options).finally(() => this.#joins.delete(peerId));
+      this.#joins.set(peerId, pending);
+    }
+    return pending;
+  }
+
+  /** The peer with that id, if it is in the room. */
+  findPeer(peerId: string): Peer | undefined {
+    return this.#closed ? undefined : this.#peers.get(peerId);
+  }
+
+  /** Restarts the idle countdown of a room without peers (someone just asked for it again). */
+  touch(): void {
+    this.#assertOpen();
+    if (this.#peers.size === 0 && this.#joining.size === 0) this.#armIdleTimer();
+  }
+
+  /** Entity counts, without asking the worker (cheap; for replies and metrics). */
+  counts(): { peers: number; transports: number; producers: number; consumers: number } {
+    const peers = this.peers();
+    return {
+      peers: peers.length,
+      transports: peers.reduce((a, p) => a + p.transportIds.length, 0),
+      producers: peers.reduce((a, p) => a + p.producerIds.length, 0),
+      consumers: peers.reduce((a, p) => a + p.consumerIds.length, 0),
+    };
   }
 
   /** The peer with that id (`NOT_FOUND` otherwise). */

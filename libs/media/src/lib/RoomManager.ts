@@ -64,6 +64,22 @@ export class RoomManager extends TypedEmitter<RoomManagerEvents> {
     return this.#create(roomId, { ...this.#defaults, ...options });
   }
 
+  /**
+   * Like `getOrCreateRoom`, and says whether this call created the room. Opening an existing room
+   * restarts its idle countdown: whoever opens it is about to join.
+   */
+  async openRoom(roomId: string, options?: RoomOptions): Promise<{ room: Room; created: boolean }> {
+    this.#assertOpen();
+    const existing = this.findRoom(roomId);
+    if (existing) {
+      existing.touch();
+      return { room: existing, created: false };
+    }
+    const inFlight = this.#creating.has(roomId);
+    const room = await this.#create(roomId, { ...this.#defaults, ...options });
+    return { room, created: !inFlight };
+  }
+
   /** The room with that id (`NOT_FOUND` otherwise). */
   getRoom(roomId: string): Room {
     this.#assertOpen();

@@ -9,12 +9,15 @@ import {
   type MediaWorkerSettings,
   type WebRtcServerListen,
   type WorkerMetrics,
+  useWorkerBinary,
 } from './MediaWorker';
 import { pickLeastLoaded } from './Placement';
 import { TypedEmitter } from './TypedEmitter';
 
 /** Options of a `WorkerPool`. */
 export interface WorkerPoolOptions extends MediaWorkerSettings {
+  /** Path of the mediasoup-worker binary; default mediasoup's own choice (see `useWorkerBinary`). */
+  workerBin?: string;
   /** Number of workers; default one per core (`os.availableParallelism()`). */
   numWorkers?: number;
   /** IP the WebRtcServers bind; default `0.0.0.0`. */
@@ -108,6 +111,7 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
   /** Starts `numWorkers` workers; rejects (closing those started) if any fails to start. */
   static async create(options: WorkerPoolOptions = {}): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
+    useWorkerBinary(options.workerBin);
     try {
       await Promise.all(pool.#slots.map((_, i) => pool.#spawn(i)));
     } catch (err) {

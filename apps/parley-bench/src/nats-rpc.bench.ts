@@ -1,10 +1,11 @@
 import 'reflect-metadata';
+import { loadavg } from 'node:os';
 import { Writable } from 'node:stream';
 import type { ExportResult } from '@opentelemetry/core';
 import { defineRequest } from '@parley/contracts';
 import { NatsMessaging } from '@parley/messaging';
 import { Metrics, createLogger, initTracing } from '@parley/observability';
-import { type Msg, connect } from 'nats';
+import { type Msg, connect, headers as natsHeaders } from 'nats';
 import { z } from 'zod';
 import { benchLine, percentile, round } from './stats';
 
@@ -104,16 +105,29 @@ async function main(): Promise<void> {
   });
   const typed: number[] = [];
   const raw: number[] = [];
+  const rawHdr: number[] = [];
   const typedOnce = async (i: number) => {
     const t = process.hrtime.bigint();
     const r = await client.request(contract, payload(i));
     if (r.seq !== i) throw new Error('bad reply');
     return Number(process.hrtime.bigint() - t) / 1000;
   };
-  const rawOnce = async (i: number) => {
+  // Same raw request, carrying the two headers the typed layer propagates (traceparent and
+  // x-correlation-id): separates what NATS headers cost in nats.js from what the layer adds.
+  const rawOnce = async (i: number, withHeaders = false) => {
     const t = process.hrtime.bigint();
+    let headers;
+    if (withHeaders) {
+      headers = natsHeaders();
+      headers.set(
+        'traceparent',
+        `00-${'0af7651916cd43dd8448eb211c80319c'}-${'b7ad6b7169203331'}-01`,
+      );
+      headers.set('x-correlation-id', `bench-${i}`);
+    }
     const m = await rawClient.request(rawSubject, enc.encode(JSON.stringify(payload(i))), {
       timeout: 5000,
+      headers,
     });
     const r = JSON.parse(dec.decode(m.data)) as { data: { seq: number } };
     if (r.data.seq !== i) throw new Error('bad reply');
@@ -126,6 +140,7 @@ async function main(): Promise<void> {
   for (let done = 0; done < N; done += BLOCK) {
     for (let i = 0; i < BLOCK; i++) typed.push(await typedOnce(done + i));
     for (let i = 0; i < BLOCK; i++) raw.push(await rawOnce(done + i));
+    for (let i = 0; i < BLOCK; i++) rawHdr.push(await rawOnce(done + i, true));
     if (process.stdout.isTTY)
       process.stdout.write(`\r  ${Math.round(((done + BLOCK) / N) * 100)}%`);
   }
@@ -143,12 +158,22 @@ async function main(): Promise<void> {
   process.stdout.write(
     `raw:   n=${raw.length} p50=${round(rawP50)}µs p90=${round(percentile(raw, 90))}µs p99=${round(percentile(raw, 99))}µs\n`,
   );
+  const hdrP50 = percentile(rawHdr, 50);
+  process.stdout.write(`raw+headers: p50=${round(hdrP50)}µs\n`);
+  process.stdout.write(
+    `load average: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n`,
+  );
   benchLine('nats-rpc', {
     p50_us: round(p50, 1),
     p99_us: round(percentile(typed, 99), 1),
     raw_p50_us: round(rawP50, 1),
     raw_p99_us: round(percentile(raw, 99), 1),
     overhead_ratio: round(p50 / rawP50, 3),
+    raw_hdr_p50_us: round(hdrP50, 1),
+    overhead_vs_hdr_ratio: round(p50 / hdrP50, 3),
+    load1: round(loadavg()[0] ?? 0, 2),
     n: typed.length,
   });
   process.exit(0);

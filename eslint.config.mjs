@@ -82,6 +82,18 @@ export default [
             { sourceTag: 'scope:stt', onlyDependOnLibsWithTags: ['scope:shared', 'scope:stt'] },
             { sourceTag: 'scope:tts', onlyDependOnLibsWithTags: ['scope:shared', 'scope:tts'] },
             { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:shared', 'scope:web'] },
+            // Cross-service tests and benchmarks exercise every scope.
+            {
+              sourceTag: 'scope:e2e',
+              onlyDependOnLibsWithTags: [
+                'scope:shared',
+                'scope:signaling',
+                'scope:sfu',
+                'scope:stt',
+                'scope:tts',
+                'scope:web',
+              ],
+            },
           ],
         },
       ],

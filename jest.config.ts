@@ -32,7 +32,8 @@ const config: Config = {
   testMatch: patterns[kind] ?? patterns['unit'],
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/tmp/'],
   transform: {
-    '^.+\\.ts$': [
+    // jose 6 is ESM-only: jest (CommonJS, Node 20) transforms it like our TypeScript.
+    '^.+\\.(ts|js)$': [
       '@swc/jest',
       {
         jsc: {
@@ -45,6 +46,7 @@ const config: Config = {
       },
     ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   moduleNameMapper,
   testTimeout: kind === 'unit' ? 10_000 : 120_000,
   maxWorkers: kind === 'unit' ? '50%' : 1,

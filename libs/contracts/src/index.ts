@@ -8,3 +8,7 @@ export * from './lib/contract';
 export * from './lib/services';
 export * from './lib/registry';
 export * from './lib/sfu';
+export * from './lib/signaling';
+export * from './lib/ws-protocol';
+export * from './lib/tts';
+export * from './lib/stt';

@@ -1,0 +1,334 @@
+import 'reflect-metadata';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import {
+  decodeWav,
+  downmixToMono,
+  encodeWav,
+  float32ToBytes,
+  int16ToFloat32,
+  resample,
+} from '@parley/audio';
+import { type SttJobStatus, sttContracts } from '@parley/contracts';
+import { NatsMessaging } from '@parley/messaging';
+import { createLogger } from '@parley/observability';
+import { benchLine, percentile, round } from './stats';
+
+/**
+ * stt: the realtime lane and the batch lane end to end, real processes (nats-server, orchestrator,
+ * workers) on the synthetic model (or PARLEY_WHISPER_MODEL).
+ *
+ * - rt4s_ms: median of a 4 s utterance on the realtime lane, request → final (NATS), one worker.
+ * - overhead_ratio: median of the full path (HTTP POST /inference with a 4 s WAV → orchestrator →
+ *   NATS → worker → rendered result) over the median of a direct engine call on the same audio and
+ *   model in another process (apps/stt-worker/src/probe.ts), interleaved call by call.
+ * - priority_ratio: median latency of a 3 s realtime clip while a long batch job runs on the same
+ *   worker over its idle median (LONG_S of audio instead of 10 min: pre-emption works per window,
+ *   so the job's length does not change the result, only the bench's run time).
+ * - rtf: batch wall time over audio time with one worker (lower is faster than real time).
+ * - scale_2w: batch throughput with two workers over one (same job set).
+ *
+ * Args: [threads of the realtime worker, default 1] [jobs per scale phase, default 4].
+ */
+const THREADS = Number(process.argv[2] ?? 1);
+const SCALE_JOBS = Number(process.argv[3] ?? 4);
+const LONG_S = 120;
+const ROOT = process.cwd();
+const quiet = createLogger({
+  service: 'bench',
+  nodeId: 'bench',
+  level: 'error',
+  stream: new Writable({ write: (_c, _e, cb) => cb() }),
+});
+const procs: ChildProcess[] = [];
+const log = (m: string) => process.stderr.write(`[stt-bench] ${m}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (v: number[]) => percentile(v, 50);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+function start(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
+  const p = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  p.stdout?.resume();
+  p.stderr?.resume();
+  procs.push(p);
+  return p;
+}
+
+function app(name: 'stt' | 'stt-worker', env: Record<string, string>): ChildProcess {
+  return start(
+    process.execPath,
+    ['-r', '@swc-node/register', join(ROOT, 'apps', name, 'src', 'main.ts')],
+    { NODE_ENV: 'production', LOG_LEVEL: 'warn', ...engineEnv(), ...env },
+  );
+}
+
+function engineEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of [
+    'PARLEY_WHISPER_ADDON',
+    'PARLEY_WHISPER_MODEL',
+    'PARLEY_WHISPER_SYNTHETIC_MODEL',
+  ]) {
+    const v = process.env[k];
+    if (v) out[k] = v;
+  }
+  return out;
+}
+
+/** espeak-ng speech, 16 kHz mono, cut to exactly `seconds`. */
+function speech(seconds: number, dir: string): Float32Array {
+  const sentence = 'Parley turns speech into text while people talk in the room. ';
+  const file = join(dir, `speech-${seconds}.wav`);
+  const make = (text: string) => {
+    execFileSync('espeak-ng', ['-w', file, text]);
+    const wav = decodeWav(new Uint8Array(readFileSync(file)));
+    const mono = downmixToMono(
+      wav.samples instanceof Int16Array ? int16ToFloat32(wav.samples) : wav.samples,
+      wav.channels,
+    );
+    return resample(mono, wav.sampleRate, 16000);
+  };
+  const once = make(sentence).length;
+  const pcm = make(sentence.repeat(Math.ceil((seconds * 16000) / once) + 1));
+  return pcm.slice(0, Math.round(seconds * 16000));
+}
+
+const b64 = (pcm: Float32Array) => Buffer.from(float32ToBytes(pcm)).toString('base64');
+
+async function main(): Promise<void> {
+  const load0 = loadavg();
+  const dir = mkdtempSync(join(tmpdir(), 'parley-stt-bench-'));
+  const natsPort = await freePort();
+  start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dir], {});
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const sttPort = await freePort();
+  const stt = `http://127.0.0.1:${sttPort}`;
+  const common = {
+    NATS_URL: natsUrl,
+    STT_JOB_ACK_WAIT_MS: '10000',
+    STT_WORKER_HEARTBEAT_MS: '1000',
+  };
+  await until(async () => {
+    const s = createServer();
+    return new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(true));
+      s.listen(natsPort, '127.0.0.1', () => s.close(() => resolve(false)));
+    });
+  }, 10_000);
+  app('stt', { ...common, STT_HTTP_PORT: String(sttPort), STT_HTTP_HOST: '127.0.0.1' });
+  const w1Port = await freePort();
+  app('stt-worker', {
+    ...common,
+    PARLEY_NODE_ID: 'bench-w1',
+    STT_WORKER_HTTP_PORT: String(w1Port),
+    STT_WORKER_THREADS: String(THREADS),
+  });
+  await until(async () => (await fetch(`${stt}/health`)).status === 200, 60_000);
+  log(
+    `stack up (worker threads ${THREADS}); load average ${load0.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+
+  const client = new NatsMessaging({
+    servers: [natsUrl],
+    name: 'bench',
+    queue: 'bench',
+    logger: quiet,
+  });
+  client.start();
+  await client.waitUntilConnected();
+
+  const s4 = speech(4, dir);
+  const s3 = speech(3, dir);
+  const realtime = async (pcm: Float32Array, id: string): Promise<number> => {
+    const t0 = performance.now();
+    const r = await client.request(
+      sttContracts.realtimeTranscribe,
+      {
+        utteranceId: id,
+        kind: 'final',
+        roomId: 'bench',
+        participantId: 'p1',
+        startMs: 0,
+        audio: b64(pcm),
+      },
+      { timeoutMs: 60_000 },
+    );
+    if (!r.speech || r.segments.length === 0) throw new Error('realtime lane returned no segments');
+    return performance.now() - t0;
+  };
+
+  // rt4s
+  for (let i = 0; i < 3; i++) await realtime(s4, `warm${i}`);
+  const rt4: number[] = [];
+  for (let i = 0; i < 15; i++) rt4.push(await realtime(s4, `rt4-${i}`));
+  const rt4s = median(rt4);
+  log(`rt4s: median ${rt4s.toFixed(0)} ms, p90 ${percentile(rt4, 90).toFixed(0)} ms`);
+
+  // overhead: direct engine (probe process) vs HTTP /inference, interleaved
+  const pcmFile = join(dir, 's4.pcm');
+  writeFileSync(pcmFile, float32ToBytes(s4));
+  const wav4 = encodeWav(s4, { sampleRate: 16000, channels: 1 });
+  const probe = start(
+    process.execPath,
+    [
+      '-r',
+      '@swc-node/register',
+      join(ROOT, 'apps', 'stt-worker', 'src', 'probe.ts'),
+      pcmFile,
+      String(THREADS),
+    ],
+    engineEnv(),
+  );
+  const lines = createInterface({ input: probe.stdout as NodeJS.ReadableStream })[
+    Symbol.asyncIterator
+  ]();
+  const next = async () => JSON.parse(String((await lines.next()).value)) as { ms: number };
+  await next(); // ready
+  const direct = async () => {
+    probe.stdin?.write('go\n');
+    return (await next()).ms;
+  };
+  const http = async () => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(wav4)], { type: 'audio/wav' }), 's4.wav');
+    form.append('response_format', 'json');
+    const t0 = performance.now();
+    const res = await fetch(`${stt}/inference`, { method: 'POST', body: form });
+    const body = (await res.json()) as { text?: string };
+    if (res.status !== 200 || typeof body.text !== 'string')
+      throw new Error(`/inference ${res.status}`);
+    return performance.now() - t0;
+  };
+  await direct();
+  await http();
+  const directMs: number[] = [];
+  const httpMs: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    directMs.push(await direct());
+    httpMs.push(await http());
+  }
+  probe.stdin?.end();
+  const overhead = median(httpMs) / median(directMs);
+  log(
+    `overhead: HTTP /inference median ${median(httpMs).toFixed(0)} ms vs direct engine ${median(directMs).toFixed(0)} ms`,
+  );
+
+  // priority: 3 s realtime idle vs during a long batch job on the same worker
+  const idle: number[] = [];
+  for (let i = 0; i < 10; i++) idle.push(await realtime(s3, `idle-${i}`));
+  const longWav = encodeWav(speech(LONG_S, dir), { sampleRate: 16000, channels: 1 });
+  const submit = async (wav: Uint8Array, name: string): Promise<string> => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(wav)], { type: 'audio/wav' }), name);
+    const res = await fetch(`${stt}/v1/jobs`, { method: 'POST', body: form });
+    if (res.status !== 202) throw new Error(`POST /v1/jobs ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as SttJobStatus).jobId;
+  };
+  const job = async (id: string) =>
+    (await (await fetch(`${stt}/v1/jobs/${id}`)).json()) as SttJobStatus;
+  const longId = await submit(longWav, 'long.wav');
+  await until(async () => ((await job(longId)).state === 'running' ? true : undefined), 30_000);
+  await sleep(500);
+  const busy: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    busy.push(await realtime(s3, `busy-${i}`));
+    await sleep(300);
+  }
+  const stillRunning = (await job(longId)).state === 'running';
+  const priority = median(busy) / median(idle);
+  log(
+    `priority: 3 s clip idle ${median(idle).toFixed(0)} ms, during a ${LONG_S} s batch job ${median(busy).toFixed(0)} ms (job still running at the end: ${stillRunning})`,
+  );
+  await until(async () => ((await job(longId)).state === 'completed' ? true : undefined), 600_000);
+
+  // rtf + scale: the same job set with one worker, then two
+  const jobWav = encodeWav(speech(30, dir), { sampleRate: 16000, channels: 1 });
+  const batch = async (): Promise<number> => {
+    const t0 = performance.now();
+    const ids = await Promise.all(
+      Array.from({ length: SCALE_JOBS }, (_, i) => submit(jobWav, `j${i}.wav`)),
+    );
+    await until(async () => {
+      const states = await Promise.all(ids.map(job));
+      if (states.some((s) => s.state === 'failed')) throw new Error('a job failed');
+      return states.every((s) => s.state === 'completed') ? true : undefined;
+    }, 900_000);
+    return performance.now() - t0;
+  };
+  const t1 = await batch();
+  const rtf = t1 / (SCALE_JOBS * 30_000);
+  const w2Port = await freePort();
+  app('stt-worker', {
+    ...common,
+    PARLEY_NODE_ID: 'bench-w2',
+    STT_WORKER_HTTP_PORT: String(w2Port),
+    STT_WORKER_THREADS: String(THREADS),
+  });
+  await until(async () => (await fetch(`http://127.0.0.1:${w2Port}/ready`)).status === 200, 60_000);
+  const t2 = await batch();
+  log(
+    `batch: ${SCALE_JOBS} × 30 s jobs in ${(t1 / 1000).toFixed(1)} s with 1 worker, ${(t2 / 1000).toFixed(1)} s with 2`,
+  );
+
+  await client.close();
+  const load1 = loadavg();
+  log(
+    `load average at the end ${load1.map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`,
+  );
+  cleanup(dir);
+  benchLine('stt', {
+    overhead_ratio: round(overhead, 3),
+    priority_ratio: round(priority, 3),
+    rt4s_ms: round(rt4s, 0),
+    rtf: round(rtf, 3),
+    scale_2w: round(t1 / t2, 2),
+    threads: THREADS,
+    load1: round((load0[0] + load1[0]) / 2, 2),
+  });
+}
+
+function cleanup(dir?: string): void {
+  for (const p of procs.reverse()) {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`stt bench failed: ${String((err as Error)?.stack ?? err)}\n`);
+  cleanup();
+  process.exit(1);
+});

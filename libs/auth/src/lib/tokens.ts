@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import {
+  DEFAULT_GRANTS,
+  DisplayName,
+  Grants,
+  Identity,
+  Role,
+  RoomName,
+  TenantId,
+} from '@parley/contracts';
+import { SignJWT, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import { z } from 'zod';
+import { AuthError } from './auth-error';
+import type { TenantRegistry } from './tenants';
+
+/**
+ * Parley access tokens: HS256 JWTs signed with a tenant's API secret (LiveKit's design).
+ *
+ * | claim    | meaning                                             |
+ * |----------|-----------------------------------------------------|
+ * | `iss`    | API key (selects the tenant and the secret)         |
+ * | `sub`    | participant identity                                |
+ * | `tenant` | tenant id (must match the API key's tenant)         |
+ * | `room`   | room name within the tenant                         |
+ * | `role`   | `admin` / `member` / `listener`                     |
+ * | `grants` | `{ join, publish, subscribe, admin }`               |
+ * | `name`   | optional display name                               |
+ * | `exp`, `nbf`, `iat`, `jti` | validity window and id                |
+ *
+ * **Expiry during a call.** Like LiveKit, a token is checked when a connection is opened (and when
+ * a session is resumed), not afterwards: a call outlives its token. Before the token expires the
+ * server sends the connection a fresh one (`tokenRefreshed`), which the client uses to reconnect.
+ * Revoking access mid-call is done by removing the participant (admin API), not by expiry.
+ */
+
+const ALG = 'HS256';
+const enc = new TextEncoder();
+
+/** Claims Parley adds to the registered JWT claims. */
+const ParleyClaims = z.object({
+  iss: z.string().min(1),
+  sub: Identity,
+  tenant: TenantId,
+  room: RoomName,
+  role: Role,
+  grants: Grants,
+  name: DisplayName.optional(),
+  exp: z.number().int(),
+  nbf: z.number().int().optional(),
+  iat: z.number().int().optional(),
+  jti: z.string().max(64).optional(),
+});
+
+/** What a verified token says. */
+export interface TokenClaims {
+  /** API key that signed it. */
+  apiKey: string;
+  tenant: string;
+  /** Participant identity (`sub`). */
+  identity: string;
+  room: string;
+  role: Role;
+  /** Grants as signed, narrowed by the role's ceiling (a listener never publishes). */
+  grants: Grants;
+  name?: string;
+  /** Expiry, ms since epoch. */
+  expiresAt: number;
+  /** Not valid before, ms since epoch. */
+  notBefore: number;
+  /** Token id. */
+  jti?: string;
+}
+
+/** Grants within the role's ceiling: a token may narrow its role's grants, never widen them. */
+export function effectiveGrants(role: Role, grants?: Partial<Grants>): Grants {
+  const ceiling = DEFAULT_GRANTS[role];
+  return {
+    join: ceiling.join && (grants?.join ?? true),
+    publish: ceiling.publish && (grants?.publish ?? true),
+    subscribe: ceiling.subscribe && (grants?.subscribe ?? true),
+    admin: ceiling.admin && (grants?.admin ?? true),
+  };
+}
+
+/** Options of {@link mintToken}. */
+export interface MintTokenOptions {
+  /** API key (becomes `iss`). */
+  apiKey: string;
+  /** API secret the token is signed with. */
+  apiSecret: string;
+  tenant: string;
+  identity: string;
+  room: string;
+  /** Default `member`. */
+  role?: Role;
+  /** Narrower grants than the role's (never wider). */
+  grants?: Partial<Grants>;
+  /** Display name. */
+  name?: string;
+  /** Lifetime in seconds, default 3600. */
+  ttlS?: number;
+  /** Not valid before now + this many seconds, default 0. */
+  notBeforeS?: number;
+  /** Clock (tests). */
+  now?: number;
+}
+
+/** A minted token. */
+export interface MintedToken {
+  token: string;
+  claims: TokenClaims;
+}
+
+/**
+ * Mints a token. This is the helper tenant back ends use to issue tokens themselves (they hold
+ * their API key and secret); `POST /v1/tokens` uses it too. Inputs are validated; a bad identity
+ * or room name throws `AuthError('BAD_REQUEST')`.
+ */
+export async function mintToken(opts: MintTokenOptions): Promise<MintedToken> {
+  const role = opts.role ?? 'member';
+  const checks = [
+    ['tenant', TenantId.safeParse(opts.tenant)],
+    ['identity', Identity.safeParse(opts.identity)],
+    ['room', RoomName.safeParse(opts.room)],
+    ['role', Role.safeParse(role)],
+    ['name', DisplayName.optional().safeParse(opts.name)],
+  ] as const;
+  for (const [field, r] of checks) {
+    if (!r.success) throw new AuthError('BAD_REQUEST', `${field}: ${r.error.issues[0]?.message}`);
+  }
+  if (opts.apiSecret.length < 32) throw new AuthError('BAD_REQUEST', 'API secret too short');
+  const ttlS = opts.ttlS ?? 3600;
+  if (!Number.isInteger(ttlS) || ttlS <= 0) throw new AuthError('BAD_REQUEST', 'ttlS must be > 0');
+  const nowS = Math.floor((opts.now ?? Date.now()) / 1000);
+  const nbf = nowS + (opts.notBeforeS ?? 0);
+  const exp = nbf + ttlS;
+  const grants = effectiveGrants(role, opts.grants);
+  const jti = randomBytes(12).toString('base64url');
+  const name = opts.name?.trim();
+  const token = await new SignJWT({
+    tenant: opts.tenant,
+    room: opts.room,
+    role,
+    grants,
+    ...(name ? { name } : {}),
+  })
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setIssuer(opts.apiKey)
+    .setSubject(opts.identity)
+    .setIssuedAt(nowS)
+    .setNotBefore(nbf)
+    .setExpirationTime(exp)
+    .setJti(jti)
+    .sign(enc.encode(opts.apiSecret));
+  return {
+    token,
+    claims: {
+      apiKey: opts.apiKey,
+      tenant: opts.tenant,
+      identity: opts.identity,
+      room: opts.room,
+      role,
+      grants,
+      ...(name ? { name } : {}),
+      expiresAt: exp * 1000,
+      notBefore: nbf * 1000,
+      jti,
+    },
+  };
+}
+
+/** Options of {@link TokenVerifier}. */
+export interface TokenVerifierOptions {
+  /** Accepted clock skew for `exp`/`nbf`, seconds (default 5). */
+  clockToleranceS?: number;
+}
+
+/**
+ * Verifies Parley tokens against the tenants' secrets and says precisely what is wrong:
+ * `TOKEN_MISSING`, `TOKEN_MALFORMED`, `TOKEN_UNKNOWN_KEY`, `TOKEN_BAD_SIGNATURE`,
+ * `TOKEN_EXPIRED`, `TOKEN_NOT_YET_VALID`, `TOKEN_WRONG_TENANT`, `TOKEN_INVALID_CLAIMS`.
+ * The signature is checked before any claim, so a forged token is always `TOKEN_BAD_SIGNATURE`.
+ */
+export class TokenVerifier {
+  private readonly keys = new Map<string, Uint8Array>();
+  private readonly toleranceS: number;
+
+  constructor(
+    private readonly tenants: TenantRegistry,
+    opts: TokenVerifierOptions = {},
+  ) {
+    this.toleranceS = opts.clockToleranceS ?? 5;
+  }
+
+  /**
+   * Verifies a token. With `tenant`, a valid token of another tenant is `TOKEN_WRONG_TENANT`.
+   * Throws {@link AuthError}.
+   */
+  async verify(
+    token: string | undefined | null,
+    opts: { tenant?: string; now?: number } = {},
+  ): Promise<TokenClaims> {
+    if (!token) throw new AuthError('TOKEN_MISSING', 'no token given');
+    if (token.length > 8192) throw new AuthError('TOKEN_MALFORMED', 'token too long');
+    let iss: unknown;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (header.alg !== ALG) {
+        throw new AuthError('TOKEN_MALFORMED', `token algorithm must be ${ALG}`);
+      }
+      iss = decodeJwt(token).iss;
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      throw new AuthError('TOKEN_MALFORMED', 'token is not a JWT');
+    }
+    if (typeof iss !== 'string' || !iss) {
+      throw new AuthError('TOKEN_INVALID_CLAIMS', 'token has no issuer (API key)');
+    }
+    const key = this.tenants.find(iss);
+    if (!key) throw new AuthError('TOKEN_UNKNOWN_KEY', 'token signed with an unknown API key');
+    let secret = this.keys.get(key.apiKey);
+    if (!secret) {
+      secret = enc.encode(key.apiSecret);
+      this.keys.set(key.apiKey, secret);
+    }
+    let payload: unknown;
+    try {
+      const r = await jwtVerify(token, secret, {
+        algorithms: [ALG],
+        issuer: key.apiKey,
+        clockTolerance: this.toleranceS,
+        requiredClaims: ['exp', 'sub'],
+        ...(opts.now === undefined ? {} : { currentDate: new Date(opts.now) }),
+      });
+      payload = r.payload;
+    } catch (err) {
+      throw mapJoseError(err);
+    }
+    const claims = ParleyClaims.safeParse(payload);
+    if (!claims.success) {
+      const i = claims.error.issues[0];
+      throw new AuthError(
+        'TOKEN_INVALID_CLAIMS',
+        `invalid token claim ${i?.path.join('.') || '(root)'}: ${i?.message}`,
+      );
+    }
+    const c = claims.data;
+    if (c.tenant !== key.tenant) {
+      throw new AuthError('TOKEN_WRONG_TENANT', 'token tenant does not match its API key');
+    }
+    if (opts.tenant !== undefined && c.tenant !== opts.tenant) {
+      throw new AuthError('TOKEN_WRONG_TENANT', 'token belongs to another tenant');
+    }
+    return {
+      apiKey: key.apiKey,
+      tenant: c.tenant,
+      identity: c.sub,
+      room: c.room,
+      role: c.role,
+      grants: effectiveGrants(c.role, c.grants),
+      ...(c.name ? { name: c.name } : {}),
+      expiresAt: c.exp * 1000,
+      notBefore: (c.nbf ?? c.iat ?? 0) * 1000,
+      ...(c.jti ? { jti: c.jti } : {}),
+    };
+  }
+
+  /**
+   * Mints a successor of a verified token (same claims, new validity window) with the tenant's
+   * current secret: the server sends it to a connection before its token expires.
+   */
+  async refresh(claims: TokenClaims, ttlS: number, now = Date.now()): Promise<MintedToken> {
+    const key = this.tenants.find(claims.apiKey);
+    if (!key) throw new AuthError('TOKEN_UNKNOWN_KEY', 'API key no longer configured');
+    return mintToken({
+      apiKey: key.apiKey,
+      apiSecret: key.apiSecret,
+      tenant: claims.tenant,
+      identity: claims.identity,
+      room: claims.room,
+      role: claims.role,
+      grants: claims.grants,
+      ...(claims.name ? { name: claims.name } : {}),
+      ttlS,
+      now,
+    });
+  }
+}
+
+function mapJoseError(err: unknown): AuthError {
+  if (err instanceof joseErrors.JWTExpired) {
+    return new AuthError('TOKEN_EXPIRED', 'token expired');
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new AuthError('TOKEN_BAD_SIGNATURE', 'token signature does not verify');
+  }
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return new AuthError('TOKEN_NOT_YET_VALID', 'token not valid yet');
+    return new AuthError('TOKEN_INVALID_CLAIMS', `invalid token claim ${err.claim}: ${err.reason}`);
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+    return new AuthError('TOKEN_MALFORMED', `token algorithm must be ${ALG}`);
+  }
+  return new AuthError('TOKEN_MALFORMED', 'token is not a valid JWT');
+}

@@ -4,3 +4,4 @@ export * from './lib/tracing';
 export * from './lib/logger';
 export * from './lib/metrics';
 export * from './lib/health';
+export * from './lib/typed-emitter';

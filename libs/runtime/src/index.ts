@@ -4,3 +4,4 @@ export * from './lib/errors';
 export * from './lib/service-info';
 export * from './lib/run-service';
 export * from './lib/exception.filter';
+export * from './lib/zod.pipe';

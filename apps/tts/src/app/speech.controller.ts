@@ -8,7 +8,7 @@ import type { Response } from 'express';
 import { SpeechResponder, abortOnClose } from './speech.responder';
 import { ttsHttpError } from './tts-errors';
 import { TtsService } from './tts.service';
-import { ZodPipe } from './zod.pipe';
+import { ZodPipe } from '@parley/runtime';
 
 /**
  * Parley's TTS API: `POST /v1/speech` (JSON; WAV, raw PCM or Ogg/Opus; whole or streamed

@@ -1,18 +1,6 @@
-/**
- * The logging surface `@parley/media` needs; a winston logger satisfies it. Lines read
- * `method() | what happened` with structured fields, as in mediasoup.
- */
-export interface MediaLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+import type { EngineLogger } from '@parley/observability';
 
-/** Discards everything; the default when no logger is given. */
-export const silentLogger: MediaLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
+/** The logger this library writes to (a winston logger satisfies it). */
+export type MediaLogger = EngineLogger;
+
+export { silentLogger } from '@parley/observability';

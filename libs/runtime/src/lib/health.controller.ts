@@ -4,14 +4,10 @@ import type { Response } from 'express';
 import { HEALTH, METRICS, SERVICE_INFO } from './tokens';
 import type { ServiceInfo } from './service-info';
 
-/** `/health` (alive), `/ready` (dependencies, 503 with reasons) and `/metrics` (Prometheus). */
+/** `/health`: the process is alive. Not mounted when the app serves `/health` itself. */
 @Controller()
-export class HealthController {
-  constructor(
-    @Inject(HEALTH) private readonly health: HealthRegistry,
-    @Inject(METRICS) private readonly metrics: Metrics,
-    @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
-  ) {}
+export class LivenessController {
+  constructor(@Inject(SERVICE_INFO) private readonly info: ServiceInfo) {}
 
   @Get('health')
   alive() {
@@ -22,6 +18,15 @@ export class HealthController {
       version: this.info.version,
     };
   }
+}
+
+/** `/ready` (dependencies, 503 with reasons) and `/metrics` (Prometheus). */
+@Controller()
+export class HealthController {
+  constructor(
+    @Inject(HEALTH) private readonly health: HealthRegistry,
+    @Inject(METRICS) private readonly metrics: Metrics,
+  ) {}
 
   @Get('ready')
   async ready(@Res() res: Response) {

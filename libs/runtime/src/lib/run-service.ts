@@ -27,7 +27,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { ParleyExceptionFilter } from './exception.filter';
-import { HealthController } from './health.controller';
+import { HealthController, LivenessController } from './health.controller';
 import { httpTelemetry } from './http-telemetry';
 import { NestLogger } from './nest-logger';
 import type { ServiceInfo } from './service-info';
@@ -58,6 +58,12 @@ export interface ServiceDefinition<S extends z.ZodObject> {
   http: (config: z.output<S>) => { host: string; port: number };
   /** Redis URL and key prefix when the app uses Redis. */
   redis?: (config: z.output<S>) => { url: string; keyPrefix: string };
+  /**
+   * The app's module serves `GET /health` itself (an API whose clients give `/health` another
+   * meaning, e.g. whisper.cpp's server: 503 until a model is loaded). The runtime then mounts only
+   * `/ready` and `/metrics`. Default false: the runtime's liveness `/health`.
+   */
+  ownHealthRoute?: boolean;
 }
 
 /** Test and embedding overrides. */
@@ -92,10 +98,10 @@ export interface RunningService<C = unknown> {
 @Global()
 @Module({})
 class RuntimeModule {
-  static forRoot(providers: Provider[]): DynamicModule {
+  static forRoot(providers: Provider[], liveness: boolean): DynamicModule {
     return {
       module: RuntimeModule,
-      controllers: [HealthController],
+      controllers: liveness ? [LivenessController, HealthController] : [HealthController],
       providers: [...providers, { provide: APP_FILTER, useClass: ParleyExceptionFilter }],
       exports: providers.map((p) => (p as { provide: symbol }).provide),
     };
@@ -204,7 +210,7 @@ export async function runService<S extends z.ZodObject>(
     { provide: SERVICE_INFO, useValue: info },
   ];
 
-  @Module({ imports: [RuntimeModule.forRoot(providers), def.module] })
+  @Module({ imports: [RuntimeModule.forRoot(providers, !def.ownHealthRoute), def.module] })
   class RootModule {}
 
   const app = await NestFactory.create(RootModule, {

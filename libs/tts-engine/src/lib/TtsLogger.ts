@@ -1,18 +1,7 @@
-/**
- * The logging surface `@parley/tts-engine` needs; a winston logger satisfies it. Lines read
- * `method() | what happened` with structured fields, as in mediasoup.
- */
-export interface TtsLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+import { type EngineLogger, silentLogger } from '@parley/observability';
 
-/** Discards everything; the default when no logger is given. */
-export const silentTtsLogger: TtsLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
+/** The logger this library writes to (a winston logger satisfies it). */
+export type TtsLogger = EngineLogger;
+
+/** A logger that drops everything. */
+export const silentTtsLogger: TtsLogger = silentLogger;

@@ -15,7 +15,7 @@ import type { z } from 'zod';
 import { RoomService } from '../core/room.service';
 import { API, nestPath } from './api-spec';
 import { ApiAuthGuard, Caller } from './auth.guard';
-import { ZodPipe } from './zod.pipe';
+import { ZodPipe } from '@parley/runtime';
 
 const room = new ZodPipe(RoomName, 'room name');
 const identity = new ZodPipe(Identity, 'identity');

@@ -6,7 +6,7 @@ import { SETTINGS, type SignalingSettings } from '../core/settings';
 import { TokenService } from '../core/token.service';
 import { API, nestPath } from './api-spec';
 import { ApiAuthGuard, Caller } from './auth.guard';
-import { ZodPipe } from './zod.pipe';
+import { ZodPipe } from '@parley/runtime';
 
 /** `POST /v1/tokens`. */
 @Controller()

@@ -1,8 +1,8 @@
 import type { PipeTransform } from '@nestjs/common';
-import { ParleyError } from '@parley/runtime';
+import { ParleyError } from './errors';
 import type { z } from 'zod';
 
-/** Validates a body with a contract schema; `BAD_REQUEST` naming the first issue. */
+/** Validates a body or parameter with a contract schema: `BAD_REQUEST` naming the first issue, all issues (up to 10) in `details`. */
 export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {
   constructor(
     private readonly schema: S,

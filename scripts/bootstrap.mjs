@@ -11,7 +11,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BASE_APT = ['nats-server', 'redis-server', 'python3', 'make', 'g++', 'ffmpeg', 'espeak-ng', 'sox'];
+const BASE_APT = [
+  'nats-server',
+  'redis-server',
+  'python3',
+  'make',
+  'g++',
+  'ffmpeg',
+  'espeak-ng',
+  'sox',
+];
 // Order matters: native engines before fixtures that may use them.
 const SETUP_ORDER = ['mediasoup-worker', 'whisper', 'whisper-fixture', 'piper-fixture'];
 

@@ -1,11 +1,5 @@
 import 'reflect-metadata';
-import { sttWorkerEnv } from '@parley/config';
 import { main } from '@parley/runtime';
-import { SttWorkerModule } from './app/stt-worker.module';
+import { sttWorkerService } from './app/stt-worker.definition';
 
-main({
-  service: 'stt-worker',
-  envSchema: sttWorkerEnv,
-  module: SttWorkerModule,
-  http: (c) => ({ host: c.STT_WORKER_HTTP_HOST, port: c.STT_WORKER_HTTP_PORT }),
-});
+main(sttWorkerService);

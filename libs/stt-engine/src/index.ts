@@ -9,3 +9,8 @@ export * from './lib/WhisperParams';
 export * from './lib/LongAudioTranscriber';
 export * from './lib/PriorityLock';
 export * from './lib/languages';
+export * from './lib/SttError';
+export * from './lib/RealtimeLane';
+export * from './lib/RealtimeStream';
+export * from './lib/SttJobStore';
+export * from './lib/BatchJobRunner';

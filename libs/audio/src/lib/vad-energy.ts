@@ -1,5 +1,10 @@
 import { rms, toDbfs } from './pcm';
-import { type VadClassifier, type VadFrameDecision } from './vad';
+import {
+  type VadClassifier,
+  type VadFrameDecision,
+  VadSegmenter,
+  type VadSegmenterOptions,
+} from './vad';
 
 /** Tuning of {@link EnergyVad}. Levels in dBFS / dB. */
 export interface EnergyVadOptions {
@@ -74,4 +79,39 @@ export class EnergyVad implements VadClassifier {
   reset(): void {
     this.#noiseDb = this.#initialNoiseDb;
   }
+}
+
+/** Where a clip has speech, as found by {@link findSpeech}. Times in ms from the clip start. */
+export interface SpeechSpan {
+  /** Start of the first utterance (pre-roll included). */
+  startMs: number;
+  /** End of the last utterance (tail included). */
+  endMs: number;
+  /** Total length of the utterances. */
+  speechMs: number;
+  /** Number of utterances. */
+  utterances: number;
+}
+
+/**
+ * Runs an {@link EnergyVad} through a {@link VadSegmenter} over a whole clip and returns the span
+ * holding speech, or undefined when there is none — the gate that keeps silence away from Whisper,
+ * which invents text for it.
+ */
+export function findSpeech(
+  pcm: Float32Array,
+  options: { vad?: EnergyVadOptions; segmenter?: VadSegmenterOptions } = {},
+): SpeechSpan | undefined {
+  const vad = new EnergyVad(options.vad);
+  const segmenter = new VadSegmenter(vad, options.segmenter);
+  const events = [...segmenter.push(pcm), ...segmenter.flush()];
+  let span: SpeechSpan | undefined;
+  for (const e of events) {
+    if (e.type !== 'end') continue;
+    if (!span) span = { startMs: e.startMs, endMs: e.endMs, speechMs: 0, utterances: 0 };
+    span.endMs = e.endMs;
+    span.speechMs += e.endMs - e.startMs;
+    span.utterances++;
+  }
+  return span;
 }

@@ -1,4 +1,4 @@
-import { EnergyVad } from './vad-energy';
+import { EnergyVad, findSpeech } from './vad-energy';
 import { type VadEndEvent, type VadEvent, VadSegmenter } from './vad';
 
 const RATE = 16000;
@@ -146,5 +146,30 @@ describe('VadSegmenter', () => {
     const seg = new VadSegmenter(new EnergyVad(), { onFrame: (f) => frames.push(f.startMs) });
     seg.push(new Float32Array(1000));
     expect(frames).toEqual([0, 20, 40]);
+  });
+});
+
+describe('findSpeech()', () => {
+  it('finds nothing in silence or faint noise', () => {
+    expect(findSpeech(new Float32Array(RATE * 2))).toBeUndefined();
+    expect(findSpeech(noise(2, 0.001))).toBeUndefined();
+  });
+
+  it('spans every utterance of a clip, with pre-roll and tail, on the clip timeline', () => {
+    const span = findSpeech(
+      join(noise(1, 0.001), voiced(1), noise(1.5, 0.001), voiced(0.5), noise(1, 0.001)),
+    );
+    expect(span?.utterances).toBe(2);
+    expect(span?.startMs).toBeGreaterThanOrEqual(700);
+    expect(span?.startMs).toBeLessThanOrEqual(1000);
+    expect(span?.endMs).toBeGreaterThanOrEqual(4000);
+    expect(span?.endMs).toBeLessThanOrEqual(4300);
+    expect(span?.speechMs).toBeLessThan((span?.endMs ?? 0) - (span?.startMs ?? 0));
+  });
+
+  it('counts speech running to the end of the clip', () => {
+    const span = findSpeech(join(noise(0.5, 0.001), voiced(1)));
+    expect(span?.utterances).toBe(1);
+    expect(span?.endMs).toBeCloseTo(1500, -2);
   });
 });

@@ -197,6 +197,9 @@ const sttJobsEnv = {
     .enum(['file', 'memory'])
     .default('file')
     .describe('JetStream storage of jobs, their audio and results (memory: tests only).'),
+  STT_JOB_TTL_S: posInt(7 * 86_400).describe(
+    'How long job states, results and audio are kept (JetStream max age; set where the buckets are created first).',
+  ),
 };
 /** STT orchestration: whisper.cpp-compatible HTTP API, jobs, routing. */
 export const sttEnv = serviceSchema('STT', 8082, {
@@ -221,9 +224,6 @@ export const sttEnv = serviceSchema('STT', 8082, {
     ),
   STT_INFERENCE_TIMEOUT_MS: posInt(600_000).describe(
     'How long POST /inference waits for its result.',
-  ),
-  STT_JOB_TTL_S: posInt(7 * 86_400).describe(
-    'How long job states and results are kept (JetStream KV max age).',
   ),
 });
 /** STT worker: whisper.cpp engine host. */

@@ -31,7 +31,14 @@ class FakeEngine implements SttEngine {
       language: 'en',
       tokens: 3,
       audioContext: 1500,
-      timing: { queuedMs: 0, processMs: 10, totalMs: 10, audioMs: t1 - t0, realtimeFactor: 0.01 },
+      timing: {
+        queuedMs: 0,
+        processMs: 10,
+        totalMs: 10,
+        audioMs: t1 - t0,
+        realtimeFactor: 0.01,
+        preemptions: 0,
+      },
     };
   }
 }
@@ -131,5 +138,21 @@ describe('transcribeLong()', () => {
       expect(err).toBeInstanceOf(SttEngineError);
       expect((err as SttEngineError).code).toBe(expected);
     }
+  });
+
+  it('skips windows the speechGate rejects, like silent ones, and reports them skipped', async () => {
+    const engine = new FakeEngine();
+    let calls = 0;
+    const events = await collect(
+      transcribeLong(engine, loud(25), {
+        windowMs: 10_000,
+        cutSearchMs: 0,
+        speechGate: () => calls++ !== 1,
+      }),
+    );
+    const progress = events.filter((e): e is LongAudioProgressEvent => e.type === 'progress');
+    expect(progress.map((p) => p.skipped)).toEqual([false, true, false]);
+    expect(engine.calls).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'segment')).toHaveLength(2);
   });
 });

@@ -29,6 +29,11 @@ export interface LongAudioOptions extends Omit<
   priority?: SttPriority;
   /** Windows quieter than this RMS (default 0.001 ≈ -60 dBFS) are skipped: Whisper hallucinates on silence. */
   silenceRms?: number;
+  /**
+   * Decides whether a window holds speech (e.g. a VAD); windows without are skipped like silent
+   * ones. Applied after the RMS check. Default: none (the RMS check only).
+   */
+  speechGate?: (window: Float32Array) => boolean;
 }
 
 /** A segment of the long audio, timestamps absolute (`offsetMs` + position in `pcm`). */
@@ -93,6 +98,7 @@ export async function* transcribeLong(
     offsetMs = 0,
     priority = 'batch',
     silenceRms = 0.001,
+    speechGate,
     ...rest
   } = options;
   if (!(windowMs >= 1_000 && windowMs <= 30_000)) {
@@ -121,7 +127,7 @@ export async function* transcribeLong(
     if (rest.signal?.aborted) throw new SttEngineError('ABORTED', 'long transcription aborted');
     const end = chooseCut(pcm, cursor, windowMs * perMs, cutSearchMs * perMs);
     const chunk = pcm.subarray(cursor, end);
-    const skipped = rms(chunk) < silenceRms;
+    const skipped = rms(chunk) < silenceRms || (speechGate ? !speechGate(chunk) : false);
     let timing: SttTiming | undefined;
     if (!skipped) {
       const result = await engine.transcribe(chunk, {

@@ -64,6 +64,13 @@ export interface SttTranscribeOptions {
   translate?: boolean;
   /** Queue class; waiting realtime calls go before waiting batch calls. Default `realtime`. */
   priority?: SttPriority;
+  /**
+   * Batch calls only: how many times a realtime call arriving while this one runs may abort it
+   * (whisper stops within milliseconds), run first, and let this one start over. Default 0: realtime
+   * calls wait for the running call. Bounded so a steady stream of realtime work cannot starve
+   * batch work; the cost of each pre-emption is the aborted part of this call.
+   */
+  maxPreemptions?: number;
   /** Aborts the call — waiting or running (whisper stops within milliseconds). */
   signal?: AbortSignal;
   /** Called for each segment as whisper finalises it (before the promise resolves). */
@@ -96,6 +103,8 @@ export interface SttTiming {
   audioMs: number;
   /** processMs / audioMs (below 1 = faster than real time). */
   realtimeFactor: number;
+  /** Times this (batch) call was aborted by realtime calls and restarted. */
+  preemptions: number;
 }
 
 /** Result of one {@link SttEngine.transcribe} call. */

@@ -164,7 +164,9 @@ describe('WhisperEngine on the synthetic tiny model', () => {
 
   it('an AbortSignal answers at once and stops the native transcription long before it would finish', async () => {
     const long = speechOfLength(28);
-    const options = { audioContext: 'full', maxTokens: 64 } as const;
+    // This whisper.cpp checks the abort flag after the encoder and at every decoder step, not inside
+    // the encoder: a long decode (the random model never ends early) is what an abort cuts short.
+    const options = { audioContext: 'full', maxTokens: 200 } as const;
     const full = await engine.transcribe(long, options);
     const fullMs = full.timing.totalMs;
 
@@ -177,7 +179,9 @@ describe('WhisperEngine on the synthetic tiny model', () => {
     expect(performance.now() - t1).toBeLessThan(fullMs * 0.5);
     const after = await next;
     // `next` waited only until whisper.cpp noticed the abort flag, not for the whole transcription.
-    expect(after.timing.queuedMs).toBeLessThan(fullMs * 0.6);
+    // (0.8: the encoder part is not cut short, and the reference call ran at another moment of a
+    // loaded machine; without the abort this is ≥ 1.)
+    expect(after.timing.queuedMs).toBeLessThan(fullMs * 0.8);
     expect(after.segments.length).toBeGreaterThan(0);
   });
 

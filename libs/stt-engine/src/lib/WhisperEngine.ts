@@ -7,6 +7,7 @@ import {
   type SttEngineState,
   type SttLoadOptions,
   type SttModelInfo,
+  type SttPriority,
   type SttResult,
   type SttSegment,
   type SttTranscribeOptions,
@@ -44,6 +45,12 @@ export interface WhisperEngineOptions {
 
 const now = () => performance.now();
 
+/** The native call holding the engine, and how to pre-empt it (batch calls that allow it). */
+interface RunningCall {
+  priority: SttPriority;
+  preempt?: () => void;
+}
+
 /**
  * whisper.cpp in-process (smart-whisper's N-API addon, built natively for this CPU).
  *
@@ -62,6 +69,7 @@ export class WhisperEngine implements SttEngine {
   #model?: SttModelInfo;
   #native?: WhisperNativeModel;
   #threads = 2;
+  #running?: RunningCall;
 
   constructor(options: WhisperEngineOptions = {}) {
     this.#logger = options.logger ?? silentSttLogger;
@@ -160,9 +168,48 @@ export class WhisperEngine implements SttEngine {
     if (model) resolve(model);
 
     const signal = options.signal;
+    const priority = options.priority ?? 'realtime';
+    const maxPreemptions = priority === 'batch' ? (options.maxPreemptions ?? 0) : 0;
+    if (!Number.isInteger(maxPreemptions) || maxPreemptions < 0) {
+      throw new SttEngineError(
+        'BAD_OPTIONS',
+        `maxPreemptions must be an integer ≥ 0, got ${options.maxPreemptions}`,
+      );
+    }
+    // A realtime call ends a pre-emptible batch call now instead of waiting for it; the batch call
+    // then queues again behind this one (see the retry below).
+    if (priority === 'realtime') this.#running?.preempt?.();
+
+    for (let preemptions = 0; ; preemptions++) {
+      const outcome = await this.#attempt(padded, clipMs, options, resolve, {
+        priority,
+        signal,
+        tStart,
+        preemptible: preemptions < maxPreemptions,
+      });
+      if (outcome === 'preempted') {
+        this.#logger.debug('transcribe() | batch call pre-empted by a realtime call', {
+          preemptions: preemptions + 1,
+        });
+        continue;
+      }
+      outcome.timing.preemptions = preemptions;
+      return outcome;
+    }
+  }
+
+  /** One lock acquisition + native call; `preempted` when a realtime call aborted it. */
+  async #attempt(
+    padded: Float32Array,
+    clipMs: number,
+    options: SttTranscribeOptions,
+    resolve: (m: SttModelInfo) => ReturnType<typeof resolveTranscribeOptions>,
+    ctx: { priority: SttPriority; signal?: AbortSignal; tStart: number; preemptible: boolean },
+  ): Promise<SttResult | 'preempted'> {
+    const { signal, tStart } = ctx;
     let release: () => void;
     try {
-      release = await this.#lock.acquire(options.priority ?? 'realtime', signal);
+      release = await this.#lock.acquire(ctx.priority, signal);
     } catch (err) {
       if (err instanceof SttEngineError) throw err;
       throw new SttEngineError('ABORTED', 'transcription aborted while waiting', { cause: err });
@@ -184,7 +231,9 @@ export class WhisperEngine implements SttEngine {
       const progressive: WhisperNativeSegment[] = [];
       let emitted = 0;
       const onProgress = (seg: WhisperNativeSegment) => {
-        if (!options.onSegment || signal?.aborted) return;
+        // Segments of an attempt that may still be pre-empted are not final: report them only from
+        // calls that cannot be restarted.
+        if (!options.onSegment || signal?.aborted || ctx.preemptible) return;
         progressive.push(seg);
         const norm = normalizeSegments(progressive, clipMs, opts.offsetMs);
         for (; emitted < norm.length; emitted++) {
@@ -212,11 +261,28 @@ export class WhisperEngine implements SttEngine {
           resolveNative(err instanceof Error ? err : new Error(String(err)));
         }
       });
+      let preempted = false;
+      let finished = false;
+      const running: RunningCall = {
+        priority: ctx.priority,
+        preempt: ctx.preemptible
+          ? () => {
+              if (finished || preempted) return;
+              preempted = true;
+              Atomics.store(abortFlag, 0, 1);
+            }
+          : undefined,
+      };
+      this.#running = running;
       // From here the lock is released when the native call ends — not earlier, even if the caller
       // is answered earlier: the context is in use until whisper_full returns.
       const releaseNow = release;
       release = () => undefined;
-      void nativeDone.then(releaseNow);
+      void nativeDone.then(() => {
+        finished = true;
+        if (this.#running === running) this.#running = undefined;
+        releaseNow();
+      });
 
       let onAbort: (() => void) | undefined;
       const aborted = new Promise<'aborted'>((resolveAbort) => {
@@ -238,10 +304,24 @@ export class WhisperEngine implements SttEngine {
       if (result === 'aborted' || signal?.aborted) {
         throw new SttEngineError('ABORTED', 'transcription aborted');
       }
-      if (result instanceof Error) {
-        throw new SttEngineError('TRANSCRIBE_FAILED', `whisper_full failed: ${result.message}`, {
+      // Anything but an array is a native failure. (Not `instanceof Error`: the addon's errors come
+      // from the main realm, which differs from a vm context's such as jest's.)
+      if (!Array.isArray(result)) {
+        // A pre-empted call that whisper finished anyway (the flag came too late) keeps its result.
+        if (preempted) return 'preempted';
+        const message = (result as { message?: unknown } | undefined)?.message;
+        throw new SttEngineError('TRANSCRIBE_FAILED', `whisper_full failed: ${String(message)}`, {
           cause: result,
         });
+      }
+      if (options.onSegment && ctx.preemptible) {
+        for (const seg of normalizeSegments(result, clipMs, opts.offsetMs)) {
+          try {
+            options.onSegment(seg);
+          } catch (err) {
+            this.#logger.error('transcribe() | onSegment listener threw', { error: String(err) });
+          }
+        }
       }
 
       const segments: SttSegment[] = normalizeSegments(result, clipMs, opts.offsetMs);
@@ -259,6 +339,7 @@ export class WhisperEngine implements SttEngine {
           totalMs,
           audioMs: clipMs,
           realtimeFactor: processMs / clipMs,
+          preemptions: 0,
         },
       };
     } finally {

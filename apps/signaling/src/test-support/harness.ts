@@ -77,6 +77,13 @@ export async function startSignaling(env: Record<string, string>): Promise<TestS
   );
   await running.messaging.waitUntilConnected();
   await running.messaging.connection.flush();
+  // Redis connects in the background too: a join before it is up gets a retryable UNAVAILABLE
+  // (right for clients, a flake for tests). Wait until every readiness check passes.
+  const deadline = Date.now() + 15_000;
+  while (!(await running.health.readiness()).ready) {
+    if (Date.now() > deadline) throw new Error('signaling did not become ready within 15 s');
+    await new Promise((r) => setTimeout(r, 25));
+  }
   return {
     running,
     url: running.url,

@@ -653,6 +653,16 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
     const late = await fetch(`${stt}/v1/jobs/${next.jobId}`, { method: 'DELETE' });
     expect(late.status).toBe(409);
     expect(await late.json()).toMatchObject({ code: 'CONFLICT' });
+    // Jobs cancelled at once — still queued, or just being picked up — never wedge a worker.
+    const quick = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => submit(wav(s12), `quick-${i}.wav`)),
+    );
+    for (const [i, q] of quick.entries()) {
+      await new Promise((r) => setTimeout(r, i * 15));
+      expect((await fetch(`${stt}/v1/jobs/${q.jobId}`, { method: 'DELETE' })).status).toBe(200);
+    }
+    const both = await Promise.all([submit(wav(s3), 'a.wav'), submit(wav(s3), 'b.wav')]);
+    for (const b of both) expect((await finished(b.jobId, 30_000)).state).toBe('completed');
   });
 
   it('POST /load swaps the model on every worker; paths outside the model directories are refused', async () => {

@@ -67,7 +67,11 @@ export class EngineHost implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.workerId = info.nodeId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128);
     this.threads = config.STT_WORKER_THREADS;
-    this.engine = new WhisperEngine({ addonPath: config.PARLEY_WHISPER_ADDON, logger });
+    this.engine = new WhisperEngine({
+      addonPath: config.PARLEY_WHISPER_ADDON,
+      logger,
+      batchYieldMs: config.STT_WORKER_BATCH_YIELD_MS,
+    });
   }
 
   /** The configured model: real weights if given, else the synthetic fixture. */

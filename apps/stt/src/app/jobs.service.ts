@@ -227,8 +227,9 @@ export class JobsService implements OnModuleInit, OnApplicationShutdown {
     } catch {
       // The worker also sees the state at its next window.
     }
-    // A queued job's message is acked by the worker that picks it up (it sees `cancelled`).
-    await store.deleteAudio(jobId);
+    // The audio stays until a worker drops it: the one running the job when it stops, or the one
+    // that picks a queued job up and sees `cancelled` (it also acks the message). Deleting it here
+    // would pull the chunks from under a worker that is reading them.
     this.logger.info('cancel() | job cancelled', { jobId });
     return after;
   }

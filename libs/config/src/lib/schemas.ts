@@ -281,6 +281,15 @@ export const sttWorkerEnv = serviceSchema('STT_WORKER', 8083, {
     .describe(
       'Times a realtime request may abort and restart one batch window (more waits for the window instead).',
     ),
+  STT_WORKER_BATCH_YIELD_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(300)
+    .describe(
+      'A batch window starts only this long after the last realtime request ended (realtime comes in bursts; a just-started window would make the next one wait for its encoder).',
+    ),
   STT_WORKER_PARTIAL_INTERVAL_MS: z.coerce
     .number()
     .int()

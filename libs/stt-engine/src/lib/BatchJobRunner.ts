@@ -117,22 +117,31 @@ export class BatchJobRunner {
       return;
     }
 
-    const running = await store.mutateStatus(jobId, (s) =>
-      TERMINAL.has(s.state)
-        ? undefined
-        : {
-            ...s,
-            state: 'running',
-            attempts: delivery.deliveryCount,
-            workerId: this.#o.workerId,
-            startedAt: s.startedAt ?? iso(),
-            updatedAt: iso(),
-          },
-    );
-    if (!running || running.state !== 'running') return;
-
+    // In hand from here, so a cancellation arriving while the state is written is not missed.
     const controller = new AbortController();
     this.#current = { jobId, controller };
+    const running = await store
+      .mutateStatus(jobId, (s) =>
+        TERMINAL.has(s.state)
+          ? undefined
+          : {
+              ...s,
+              state: 'running',
+              attempts: delivery.deliveryCount,
+              workerId: this.#o.workerId,
+              startedAt: s.startedAt ?? iso(),
+              updatedAt: iso(),
+            },
+      )
+      .catch((err: unknown) => {
+        this.#current = undefined;
+        throw err;
+      });
+    if (!running || running.state !== 'running') {
+      this.#current = undefined;
+      if (running?.state === 'cancelled') await store.deleteAudio(msg.audioObject);
+      return;
+    }
     let lastProgressAt = Date.now();
     const stallMs = this.#o.stallMs ?? 600_000;
     const beat = setInterval(() => {

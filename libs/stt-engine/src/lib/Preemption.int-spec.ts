@@ -68,4 +68,21 @@ describe('WhisperEngine pre-emption of batch work by realtime work (synthetic mo
     await job;
     expect(order).toEqual(['realtime', 'window0']);
   });
+
+  it('with batchYieldMs a batch call starts only that long after the last realtime call ended', async () => {
+    const { addonPath, modelPath } = ensureWhisperSetup();
+    const yielding = new WhisperEngine({ addonPath, batchYieldMs: 400 });
+    await yielding.load(modelPath, { threads: 1 });
+    try {
+      await yielding.transcribe(short);
+      const b = await yielding.transcribe(short, { priority: 'batch' });
+      expect(b.timing.queuedMs).toBeGreaterThanOrEqual(380);
+      // Without realtime calls in the last 400 ms, no wait.
+      await new Promise((r) => setTimeout(r, 450));
+      const c = await yielding.transcribe(short, { priority: 'batch' });
+      expect(c.timing.queuedMs).toBeLessThan(100);
+    } finally {
+      await yielding.close();
+    }
+  });
 });

@@ -199,8 +199,28 @@ export class SttJobStore implements JobStore {
     await this.objects.putBlob({ name }, pcm);
   }
 
-  async getAudio(name: string): Promise<Uint8Array | undefined> {
-    return (await this.objects.getBlob(name)) ?? undefined;
+  /**
+   * Reads an object. Bounded in time: nats.js waits forever for chunks that were purged while it
+   * read them, and a worker must not hang on one job (the error is retryable).
+   */
+  async getAudio(name: string, timeoutMs = 120_000): Promise<Uint8Array | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SttError('UNAVAILABLE', `reading audio ${name} took over ${timeoutMs} ms`, {
+              retryable: true,
+            }),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      return (await Promise.race([this.objects.getBlob(name), timeout])) ?? undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async deleteAudio(name: string): Promise<void> {

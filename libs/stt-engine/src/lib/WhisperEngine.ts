@@ -41,6 +41,13 @@ export interface WhisperEngineOptions {
   nativeLogs?: boolean;
   /** Structured logger. */
   logger?: SttLogger;
+  /**
+   * A batch call starts (or restarts after a pre-emption) only this long after the last realtime
+   * call ended. Realtime work comes in bursts (people talk in turns): a window that starts right
+   * after one realtime call would make the next one wait for its encoder, which whisper.cpp cannot
+   * abort. Costs batch work at most this much per realtime call. Default 0.
+   */
+  batchYieldMs?: number;
 }
 
 const now = () => performance.now();
@@ -70,11 +77,14 @@ export class WhisperEngine implements SttEngine {
   #native?: WhisperNativeModel;
   #threads = 2;
   #running?: RunningCall;
+  readonly #batchYieldMs: number;
+  #lastRealtimeEnd = -Infinity;
 
   constructor(options: WhisperEngineOptions = {}) {
     this.#logger = options.logger ?? silentSttLogger;
     this.#addonPath = options.addonPath;
     this.#nativeLogs = options.nativeLogs ?? false;
+    this.#batchYieldMs = options.batchYieldMs ?? 0;
   }
 
   get state(): SttEngineState {
@@ -181,6 +191,7 @@ export class WhisperEngine implements SttEngine {
     if (priority === 'realtime') this.#running?.preempt?.();
 
     for (let preemptions = 0; ; preemptions++) {
+      if (priority === 'batch') await this.#yieldToRealtime(signal);
       const outcome = await this.#attempt(padded, clipMs, options, resolve, {
         priority,
         signal,
@@ -280,6 +291,7 @@ export class WhisperEngine implements SttEngine {
       release = () => undefined;
       void nativeDone.then(() => {
         finished = true;
+        if (ctx.priority === 'realtime') this.#lastRealtimeEnd = now();
         if (this.#running === running) this.#running = undefined;
         releaseNow();
       });
@@ -344,6 +356,24 @@ export class WhisperEngine implements SttEngine {
       };
     } finally {
       release();
+    }
+  }
+
+  /** Waits until no realtime call ended within `batchYieldMs` (see the option). */
+  async #yieldToRealtime(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const wait = this.#lastRealtimeEnd + this.#batchYieldMs - now();
+      if (wait <= 0) return;
+      if (signal?.aborted) throw new SttEngineError('ABORTED', 'transcription aborted');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
     }
   }
 

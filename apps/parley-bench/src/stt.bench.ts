@@ -97,10 +97,14 @@ function app(name: 'stt' | 'stt-worker', env: Record<string, string>): ChildProc
 
 function engineEnv(): Record<string, string> {
   const out: Record<string, string> = {};
+  // Engine paths, and worker tuning when set (e.g. STT_WORKER_BATCH_WINDOW_MS=30000 to compare).
   for (const k of [
     'PARLEY_WHISPER_ADDON',
     'PARLEY_WHISPER_MODEL',
     'PARLEY_WHISPER_SYNTHETIC_MODEL',
+    'STT_WORKER_BATCH_WINDOW_MS',
+    'STT_WORKER_BATCH_YIELD_MS',
+    'STT_WORKER_MAX_PREEMPTIONS',
   ]) {
     const v = process.env[k];
     if (v) out[k] = v;
@@ -187,8 +191,23 @@ async function main(): Promise<void> {
       { timeoutMs: 60_000 },
     );
     if (!r.speech || r.segments.length === 0) throw new Error('realtime lane returned no segments');
+    lastTiming = r.timing;
     return performance.now() - t0;
   };
+  let lastTiming = { queuedMs: 0, processMs: 0 };
+  const timed = async (
+    pcm: Float32Array,
+    id: string,
+    into: Array<{ queuedMs: number; processMs: number }>,
+  ) => {
+    const ms = await realtime(pcm, id);
+    into.push({ queuedMs: lastTiming.queuedMs, processMs: lastTiming.processMs });
+    return ms;
+  };
+  const medianOf = (
+    list: Array<{ queuedMs: number; processMs: number }>,
+    k: 'queuedMs' | 'processMs',
+  ) => median(list.map((t) => t[k])).toFixed(0);
 
   // rt4s
   for (let i = 0; i < 3; i++) await realtime(s4, `warm${i}`);
@@ -259,7 +278,9 @@ async function main(): Promise<void> {
 
   // priority: 3 s realtime idle vs during a long batch job on the same worker
   const idle: number[] = [];
-  for (let i = 0; i < 10; i++) idle.push(await realtime(s3, `idle-${i}`));
+  const idleT: Array<{ queuedMs: number; processMs: number }> = [];
+  const busyT: Array<{ queuedMs: number; processMs: number }> = [];
+  for (let i = 0; i < 10; i++) idle.push(await timed(s3, `idle-${i}`, idleT));
   const longWav = encodeWav(speech(LONG_S, dir), { sampleRate: 16000, channels: 1 });
   const submit = async (wav: Uint8Array, name: string): Promise<string> => {
     const form = new FormData();
@@ -282,13 +303,14 @@ async function main(): Promise<void> {
     return 200 + (seed / 2 ** 32) * 1000;
   };
   for (let i = 0; i < 12; i++) {
-    busy.push(await realtime(s3, `busy-${i}`));
+    busy.push(await timed(s3, `busy-${i}`, busyT));
     await sleep(gap());
   }
   const stillRunning = (await job(longId)).state === 'running';
   const priority = median(busy) / median(idle);
   log(
-    `priority: 3 s clip idle ${median(idle).toFixed(0)} ms, during a ${LONG_S} s batch job ${median(busy).toFixed(0)} ms (job still running at the end: ${stillRunning})`,
+    `priority: 3 s clip idle ${median(idle).toFixed(0)} ms (engine queue ${medianOf(idleT, 'queuedMs')} + process ${medianOf(idleT, 'processMs')}), ` +
+      `during a ${LONG_S} s batch job ${median(busy).toFixed(0)} ms (queue ${medianOf(busyT, 'queuedMs')} + process ${medianOf(busyT, 'processMs')}); job still running at the end: ${stillRunning}`,
   );
   await until(async () => ((await job(longId)).state === 'completed' ? true : undefined), 600_000);
 

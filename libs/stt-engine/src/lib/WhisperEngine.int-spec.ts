@@ -209,7 +209,9 @@ describe('WhisperEngine on the synthetic tiny model', () => {
       track('batch-2', engine.transcribe(clip, { priority: 'batch', maxTokens: 4 })),
       track('realtime', engine.transcribe(clip, { priority: 'realtime', maxTokens: 4 })),
     ]);
-    expect(order).toEqual(['running-batch', 'realtime', 'batch-1', 'batch-2']);
+    // The running batch call may be pre-empted by the realtime one (it then restarts), so its place
+    // relative to `realtime` is not fixed; waiting batch calls always come after realtime, in order.
+    expect(order.filter((n) => n !== 'running-batch')).toEqual(['realtime', 'batch-1', 'batch-2']);
   });
 
   it('transcribeLong() yields window segments with absolute timestamps and progress in order', async () => {

@@ -116,6 +116,7 @@ export default [
       '**/*.e2e-spec.ts',
       'libs/testing/**',
       'apps/parley-e2e/**',
+      'apps/parley-bench/**',
     ],
     rules: {
       'no-restricted-imports': [

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mediasoupWorkerBin } from '@parley/testing';
 import { join } from 'node:path';
 import { mintToken } from '@parley/auth';
 import type { WsMethod, WsRequestData, WsResponseData } from '@parley/contracts';
@@ -55,26 +55,6 @@ async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function workerBin(): string {
-  if (process.env['MEDIASOUP_WORKER_BIN']) return process.env['MEDIASOUP_WORKER_BIN'];
-  const envJson = join(ROOT, '.parley', 'env.json');
-  if (existsSync(envJson)) {
-    const env = JSON.parse(readFileSync(envJson, 'utf8')) as Record<string, string>;
-    if (env['MEDIASOUP_WORKER_BIN']) return env['MEDIASOUP_WORKER_BIN'];
-  }
-  const out = execFileSync(
-    process.execPath,
-    [join(ROOT, 'scripts', 'setup', 'mediasoup-worker.mjs')],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const bin = /"MEDIASOUP_WORKER_BIN":\s*"([^"]+)"/.exec(out)?.[1];
-  if (!bin) throw new Error('no mediasoup worker binary');
-  return bin;
 }
 
 function service(name: string, env: Record<string, string>): ChildProcess {
@@ -322,7 +302,7 @@ async function main(): Promise<void> {
       SFU_LISTEN_IP: '127.0.0.1',
       SFU_RTC_PORT_BASE: '0',
       PARLEY_NODE_ID: `sfu-bench-${run}`,
-      MEDIASOUP_WORKER_BIN: workerBin(),
+      MEDIASOUP_WORKER_BIN: mediasoupWorkerBin(),
       LOG_LEVEL: 'warn',
     });
     sig = service('signaling', {

@@ -1,6 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   type EventContract,
@@ -15,13 +13,13 @@ import { createLogger } from '@parley/observability';
 import {
   type PrivateServer,
   type ServiceProcess,
-  WORKSPACE_ROOT,
   eventually,
   freePort,
   spawnService,
   startNatsServer,
   testRunId,
   waitForHttp,
+  mediasoupWorkerBin,
 } from '@parley/testing';
 import {
   MediaStreamTrack,
@@ -54,25 +52,6 @@ const OPUS_CAPABILITIES = {
   ],
   headerExtensions: [],
 };
-
-/** The mediasoup worker binary: env, then what the bootstrap recorded, then the setup (cached). */
-function workerBin(): string {
-  const fromEnv = process.env['MEDIASOUP_WORKER_BIN'];
-  if (fromEnv) return fromEnv;
-  const envJson = join(WORKSPACE_ROOT, '.parley', 'env.json');
-  if (existsSync(envJson)) {
-    const env = JSON.parse(readFileSync(envJson, 'utf8')) as Record<string, string>;
-    if (env['MEDIASOUP_WORKER_BIN']) return env['MEDIASOUP_WORKER_BIN'];
-  }
-  const out = execFileSync(
-    process.execPath,
-    [join(WORKSPACE_ROOT, 'scripts', 'setup', 'mediasoup-worker.mjs')],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const bin = /"MEDIASOUP_WORKER_BIN":\s*"([^"]+)"/.exec(out)?.[1];
-  if (!bin) throw new Error(`scripts/setup/mediasoup-worker.mjs printed no binary:\n${out}`);
-  return bin;
-}
 
 /** Real Opus (libopus through Debian's ffmpeg): 20 ms packets of a 440 Hz tone, from Ogg. */
 function opusPackets(seconds: number): Buffer[] {
@@ -431,7 +410,7 @@ describe('apps/sfu over NATS with real mediasoup workers', () => {
       SFU_WORKER_POLL_MS: '500',
       SFU_AUDIO_LEVEL_INTERVAL_MS: '300',
       PARLEY_NODE_ID: nodeId,
-      MEDIASOUP_WORKER_BIN: workerBin(),
+      MEDIASOUP_WORKER_BIN: mediasoupWorkerBin(),
       LOG_LEVEL: 'info',
     });
     await waitForHttp(`${httpUrl}/ready`, 200, 60_000);

@@ -1,6 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type {
   WsMethod,
   WsNotificationMethod,
@@ -10,13 +8,13 @@ import type {
 import {
   type PrivateServer,
   type ServiceProcess,
-  WORKSPACE_ROOT,
   eventually,
   freePort,
   spawnService,
   startNatsServer,
   testRunId,
   waitForHttp,
+  mediasoupWorkerBin,
 } from '@parley/testing';
 import {
   MediaStreamTrack,
@@ -51,28 +49,6 @@ const OPUS_CAPS = {
   ],
   headerExtensions: [],
 };
-
-/** The mediasoup worker binary: env, then what the bootstrap recorded, then the setup (cached). */
-function workerBin(): string {
-  const fromEnv = process.env['MEDIASOUP_WORKER_BIN'];
-  if (fromEnv) return fromEnv;
-  const envJson = join(WORKSPACE_ROOT, '.parley', 'env.json');
-  if (existsSync(envJson)) {
-    const env = JSON.parse(readFileSync(envJson, 'utf8')) as Record<string, string>;
-    if (env['MEDIASOUP_WORKER_BIN']) return env['MEDIASOUP_WORKER_BIN'];
-  }
-  const out = execFileSync(
-    process.execPath,
-    [join(WORKSPACE_ROOT, 'scripts', 'setup', 'mediasoup-worker.mjs')],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const bin = /"MEDIASOUP_WORKER_BIN":\s*"([^"]+)"/.exec(out)?.[1];
-  if (!bin) throw new Error(`scripts/setup/mediasoup-worker.mjs printed no binary:\n${out}`);
-  return bin;
-}
 
 /** Real Opus packets (libopus through ffmpeg), 20 ms each, from an Ogg stream. */
 function opusPackets(seconds: number): Buffer[] {
@@ -402,7 +378,7 @@ describe('signaling → SFU media path with real processes', () => {
       SFU_LISTEN_IP: '127.0.0.1',
       SFU_RTC_PORT_BASE: '0',
       PARLEY_NODE_ID: `sfu-${run}`,
-      MEDIASOUP_WORKER_BIN: workerBin(),
+      MEDIASOUP_WORKER_BIN: mediasoupWorkerBin(),
       LOG_LEVEL: 'warn',
     });
     sig = spawnService('signaling', {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from './ports';
@@ -87,4 +87,24 @@ export function spawnService(name: string, env: Record<string, string>): Service
 /** Waits until `GET url` answers with the status. */
 export async function waitForHttp(url: string, status = 200, timeoutMs = 30_000): Promise<void> {
   await eventually(async () => (await fetch(url)).status === status, timeoutMs, 100);
+}
+
+/**
+ * The mediasoup worker binary: `MEDIASOUP_WORKER_BIN`, else what the bootstrap recorded, else the
+ * setup step's answer (it builds or reuses the cached binary and prints the path).
+ */
+export function mediasoupWorkerBin(): string {
+  const known = process.env['MEDIASOUP_WORKER_BIN'] || setupEnv()['MEDIASOUP_WORKER_BIN'];
+  if (known) return known;
+  const out = execFileSync(
+    process.execPath,
+    [join(WORKSPACE_ROOT, 'scripts', 'setup', 'mediasoup-worker.mjs')],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const bin = /"MEDIASOUP_WORKER_BIN":\s*"([^"]+)"/.exec(out)?.[1];
+  if (!bin) throw new Error(`scripts/setup/mediasoup-worker.mjs printed no binary:\n${out}`);
+  return bin;
 }

@@ -4,7 +4,15 @@
 // cached outside the clone), and NATS + Redis (started only when none answers; stopped on exit).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -158,10 +166,72 @@ async function ensureServices(env, started) {
 }
 
 /**
+ * Two set-ups at once in one clone (say `npm test` and `npm run bench`) would run `npm ci` or a
+ * native build twice over each other: the second waits for the first (a lock directory holding
+ * the owner's pid; a lock left by a dead process is taken over).
+ */
+async function withSetupLock(fn) {
+  const dir = join(ROOT, '.parley', 'setup.lock');
+  mkdirSync(join(ROOT, '.parley'), { recursive: true });
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let alive = true;
+      try {
+        const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+        if (!(pid > 0)) throw Object.assign(new Error('no pid yet'), { code: 'ENOENT' });
+        process.kill(pid, 0);
+      } catch (err) {
+        // ESRCH: the owner is gone. No pid yet: being written, unless it has been for long.
+        let young = false;
+        try {
+          young = Date.now() - statSync(dir).mtimeMs < 10_000;
+        } catch {
+          /* removed meanwhile */
+        }
+        alive = err.code === 'ENOENT' ? young : err.code === 'EPERM';
+      }
+      if (!alive) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) log('waiting for the set-up of another process in this clone…');
+      announced = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Runs the whole set-up. Returns the env to pass to services and tests, and `stop()` which stops
  * only what this run started.
  */
 export async function bootstrap({ services = true } = {}) {
+  const env = await withSetupLock(setup);
+  const started = [];
+  if (services) await ensureServices({ ...process.env, ...env }, started);
+  const stop = async () => {
+    for (const { name, proc } of started.reverse()) {
+      if (proc.exitCode !== null) continue;
+      log(`stopping ${name}`);
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  };
+  return { env: { ...env }, started, stop };
+}
+
+/** Everything but the services: system packages, `npm ci`, native builds, fixtures. */
+async function setup() {
   const mods = await setupModules();
   ensureApt([...BASE_APT, ...mods.flatMap(({ mod }) => mod.aptPackages ?? [])]);
   ensureNpm();
@@ -189,17 +259,7 @@ export async function bootstrap({ services = true } = {}) {
     log(`setup ${name} done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
   writeFileSync(join(ROOT, '.parley', 'env.json'), `${JSON.stringify(env, null, 2)}\n`);
-  const started = [];
-  if (services) await ensureServices({ ...process.env, ...env }, started);
-  const stop = async () => {
-    for (const { name, proc } of started.reverse()) {
-      if (proc.exitCode !== null) continue;
-      log(`stopping ${name}`);
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-    }
-  };
-  return { env: { ...env }, started, stop };
+  return env;
 }
 
 /** Version string of a command, for logs. */

@@ -12,3 +12,4 @@ export * from './lib/signaling';
 export * from './lib/ws-protocol';
 export * from './lib/tts';
 export * from './lib/stt';
+export * from './lib/voice';

@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import type { SignalingConfig } from '@parley/config';
 import { CONFIG } from '@parley/runtime';
 import { Hub } from './core/hub.service';
+import { EchoAgent } from './core/echo-agent.service';
+import { VoiceService } from './core/voice.service';
 import { PeerService } from './core/peer.service';
 import { RateLimitService } from './core/rate-limit.service';
 import { RedisLink } from './core/redis-link';
@@ -39,6 +41,8 @@ import { WsMetrics } from './ws/ws.metrics';
     RateLimitService,
     Hub,
     PeerService,
+    VoiceService,
+    EchoAgent,
     RoomService,
     TokenService,
     Sweeper,

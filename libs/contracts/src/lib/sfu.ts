@@ -82,6 +82,12 @@ export const SfuRoomOptions = z.object({
   emptyTimeoutS: z.number().int().min(0).max(86_400).optional(),
   /** Consume every audio producer server-side for live transcription. */
   transcription: z.boolean().optional(),
+  /** Transcription language code (`auto` detects; default `en`). */
+  language: z.string().min(2).max(8).optional(),
+  /** Stop speech into the room when a participant starts speaking (default true). */
+  bargeIn: z.boolean().optional(),
+  /** Default voice of speech into the room. */
+  ttsVoice: z.string().min(1).max(128).optional(),
 });
 
 const RoomRef = { roomId: RoomId };

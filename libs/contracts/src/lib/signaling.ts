@@ -103,6 +103,10 @@ export const RoomOptions = z
     ttsVoice: VoiceName.optional(),
     /** Seconds the room lives on while empty (also when nobody ever joins). */
     emptyTimeoutS: z.number().int().min(0).max(86_400).optional(),
+    /** Demo agent: `echo` answers each final transcript with speech ("You said …"). */
+    agent: z.enum(['none', 'echo']).optional(),
+    /** Stop speech into the room when a participant starts speaking (default true). */
+    bargeIn: z.boolean().optional(),
   })
   .strict();
 /** Options of a room. */
@@ -245,6 +249,7 @@ export const SIGNALING_ERROR_CODES = [
   'PARTICIPANT_NOT_FOUND',
   'MUTED',
   'SFU_UNAVAILABLE',
+  'ROOM_NOT_LIVE',
 ] as const;
 /** A signaling-specific error code. */
 export type SignalingErrorCode = (typeof SIGNALING_ERROR_CODES)[number];
@@ -267,6 +272,7 @@ export const SIGNALING_HTTP_STATUS: Record<SignalingErrorCode, number> = {
   PARTICIPANT_NOT_FOUND: 404,
   MUTED: 403,
   SFU_UNAVAILABLE: 503,
+  ROOM_NOT_LIVE: 409,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -189,6 +189,31 @@ export const PingResult = z.object({
   serverTime: z.number(),
 });
 
+/** `say` data: speak text into the room through the server-side agent participant. */
+export const SayData = z
+  .object({
+    text: z.string().trim().min(1, 'nothing to say').max(5000),
+    /** Piper voice (default: the room's). */
+    voice: z.string().min(1).max(128).optional(),
+    /** Stop what is playing first (default: queue behind it). */
+    interrupt: z.boolean().optional(),
+  })
+  .strict();
+/** `say` response: accepted; `ttsStarted`/`ttsEnded` notifications follow with the same id. */
+export const SayResult = z.object({
+  requestId: z.string(),
+  /** The agent producer carrying the speech. */
+  producerId: z.string(),
+  /** Speech requests ahead of this one. */
+  queued: z.number().int().nonnegative(),
+});
+/** `stopSpeech` data: stop one speech request (by id) or all of the room's. */
+export const StopSpeechData = z
+  .object({ requestId: z.string().min(1).max(128).optional() })
+  .strict();
+/** `stopSpeech` response. */
+export const StopSpeechResult = z.object({ stopped: z.number().int().nonnegative() });
+
 /** One request method: schema of its data and of its response. */
 export interface WsRequestDef<D extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
   data: D;
@@ -243,6 +268,16 @@ export const wsRequests = {
   restartIce: req(TransportRef, RestartIceResult, 'Restart ICE on one of your transports.'),
   leave: req(Empty, Ok, 'Leave the room; the server then closes the socket with 1000.'),
   ping: req(PingData, PingResult, 'Liveness and clock check; allowed before `join`.'),
+  say: req(
+    SayData,
+    SayResult,
+    'Speak text into the room (publish grant): the agent participant plays it; `ttsStarted`/`ttsEnded` follow.',
+  ),
+  stopSpeech: req(
+    StopSpeechData,
+    StopSpeechResult,
+    'Stop speech into the room: your own requests, or any with the admin grant.',
+  ),
 } as const;
 
 /** A request method name. */
@@ -337,7 +372,7 @@ export const wsNotifications = {
   transcriptFinal: note(TranscriptSegment, 'Final transcript of an utterance.'),
   ttsStarted: note(TtsEvent, 'Speech into the room started.'),
   ttsEnded: note(
-    TtsEvent.extend({ reason: z.enum(['done', 'cancelled', 'error']).optional() }),
+    TtsEvent.extend({ reason: z.enum(['done', 'cancelled', 'barge_in', 'error']).optional() }),
     'Speech into the room ended.',
   ),
 } as const;

@@ -330,6 +330,19 @@ export class Hub implements OnModuleInit {
     this.broadcast(roomId, (l) => l.notify('producerClosed', { producerId, peerId }));
   }
 
+  /** Whether this node holds sockets of a room. */
+  hasRoom(roomId: string): boolean {
+    return this.rooms.has(roomId);
+  }
+
+  /** Runs `fn` for every local socket of a room; returns how many. */
+  toRoom(roomId: string, fn: (l: PeerLink) => void): number {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    for (const link of room.peers.values()) fn(link);
+    return room.peers.size;
+  }
+
   private broadcast(roomId: string, fn: (l: PeerLink) => void, exceptPeerId?: string): void {
     const room = this.rooms.get(roomId);
     if (!room) return;

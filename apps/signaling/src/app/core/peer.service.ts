@@ -44,6 +44,8 @@ export function resolveRoomOptions(
     transcription: o.transcription ?? false,
     language: o.language ?? 'auto',
     emptyTimeoutS: o.emptyTimeoutS ?? settings.config.SIGNALING_ROOM_EMPTY_TIMEOUT_S,
+    agent: o.agent ?? 'none',
+    bargeIn: o.bargeIn ?? true,
     ...(o.ttsVoice ? { ttsVoice: o.ttsVoice } : {}),
   };
 }
@@ -373,6 +375,11 @@ export class PeerService {
     return {
       emptyTimeoutS: room.options.emptyTimeoutS,
       transcription: room.options.transcription,
+      ...(room.options.language && room.options.language !== 'auto'
+        ? { language: room.options.language }
+        : {}),
+      bargeIn: room.options.bargeIn,
+      ...(room.options.ttsVoice ? { ttsVoice: room.options.ttsVoice } : {}),
     };
   }
 

@@ -11,6 +11,8 @@ import {
   MuteParticipantResponse,
   RoomName,
   RoomView,
+  SayData,
+  SayResult,
 } from '@parley/contracts';
 import { z } from 'zod';
 
@@ -106,6 +108,17 @@ export const API = {
     body: MuteParticipantRequest,
     response: MuteParticipantResponse,
     status: 200,
+  },
+  sayInRoom: {
+    method: 'post',
+    path: '/v1/rooms/{room}/say',
+    summary:
+      'Speak text into a live room through its agent participant (admin grant); 409 ROOM_NOT_LIVE when nobody is in it.',
+    auth: 'apiKeyOrAdminToken',
+    params: room,
+    body: SayData,
+    response: SayResult,
+    status: 202,
   },
 } as const satisfies Record<string, RouteSpec>;
 

@@ -10,9 +10,10 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { type Principal, authorizeRoom, authorizeTenant } from '@parley/auth';
-import { Identity, RoomName } from '@parley/contracts';
+import { Identity, RoomName, scopedRoomId } from '@parley/contracts';
 import type { z } from 'zod';
 import { RoomService } from '../core/room.service';
+import { VoiceService } from '../core/voice.service';
 import { API, nestPath } from './api-spec';
 import { ApiAuthGuard, Caller } from './auth.guard';
 import { ZodPipe } from '@parley/runtime';
@@ -24,7 +25,10 @@ const identity = new ZodPipe(Identity, 'identity');
 @Controller()
 @UseGuards(ApiAuthGuard)
 export class RoomsController {
-  constructor(@Inject(RoomService) private readonly rooms: RoomService) {}
+  constructor(
+    @Inject(RoomService) private readonly rooms: RoomService,
+    @Inject(VoiceService) private readonly voice: VoiceService,
+  ) {}
 
   @Post(nestPath(API.createRoom))
   @HttpCode(API.createRoom.status)
@@ -80,5 +84,24 @@ export class RoomsController {
   ) {
     authorizeRoom(p, p.tenant, name, 'admin');
     return this.rooms.mute(p.tenant, name, who, body.muted);
+  }
+
+  @Post(nestPath(API.sayInRoom))
+  @HttpCode(API.sayInRoom.status)
+  async say(
+    @Caller() p: Principal,
+    @Param('room', room) name: string,
+    @Body(new ZodPipe(API.sayInRoom.body)) body: z.output<typeof API.sayInRoom.body>,
+  ) {
+    authorizeRoom(p, p.tenant, name, 'admin');
+    await this.rooms.get(p.tenant, name); // 404 for an unknown room
+    const roomId = scopedRoomId(p.tenant, name);
+    const r = await this.voice.speak(roomId, {
+      text: body.text,
+      ...(body.voice ? { voice: body.voice } : {}),
+      ...(body.interrupt ? { interrupt: true } : {}),
+      requestedBy: p.kind === 'apiKey' ? 'rest:api-key' : `rest:${p.claims.identity}`,
+    });
+    return { requestId: r.sayId, producerId: r.producerId, queued: r.queued };
   }
 }

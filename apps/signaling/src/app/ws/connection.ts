@@ -27,6 +27,7 @@ import { SignalingError, errorBody } from '../core/errors';
 import type { Hub } from '../core/hub.service';
 import type { LiveSession, PeerLink } from '../core/peer-link';
 import type { PeerService } from '../core/peer.service';
+import type { VoiceService } from '../core/voice.service';
 import type { RateLimitService } from '../core/rate-limit.service';
 import type { SignalingSettings } from '../core/settings';
 import type { WsMetrics } from './ws.metrics';
@@ -34,6 +35,7 @@ import type { WsMetrics } from './ws.metrics';
 /** What a connection needs from the app. */
 export interface ConnectionDeps {
   peers: PeerService;
+  voice: VoiceService;
   hub: Hub;
   rateLimits: RateLimitService;
   settings: SignalingSettings;
@@ -277,6 +279,10 @@ export class Connection implements PeerLink {
         return peers.closeProducer(this, req.data.producerId);
       case 'restartIce':
         return peers.restartIce(this, req.data);
+      case 'say':
+        return this.deps.voice.say(this, req.data);
+      case 'stopSpeech':
+        return this.deps.voice.stopSpeech(this, req.data);
       case 'leave':
         this.state = 'open';
         await peers.leave(this);

@@ -16,6 +16,7 @@ import { WebSocketServer } from 'ws';
 import { RateLimitedError, errorBody } from '../core/errors';
 import { Hub } from '../core/hub.service';
 import { PeerService } from '../core/peer.service';
+import { VoiceService } from '../core/voice.service';
 import { RateLimitService } from '../core/rate-limit.service';
 import { SETTINGS, type SignalingSettings } from '../core/settings';
 import { Connection } from './connection';
@@ -46,6 +47,7 @@ export class WsGateway implements OnApplicationBootstrap, BeforeApplicationShutd
   constructor(
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
     @Inject(PeerService) private readonly peers: PeerService,
+    @Inject(VoiceService) private readonly voice: VoiceService,
     @Inject(Hub) private readonly hub: Hub,
     @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
     @Inject(WsMetrics) private readonly metrics: WsMetrics,
@@ -130,6 +132,7 @@ export class WsGateway implements OnApplicationBootstrap, BeforeApplicationShutd
       }
       const conn = new Connection(ws, claims, ip, {
         peers: this.peers,
+        voice: this.voice,
         hub: this.hub,
         rateLimits: this.rateLimits,
         settings: this.settings,

@@ -121,7 +121,12 @@ export default [
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: '@parley/testing', message: 'test helpers are for spec files only.' }] },
+        {
+          paths: [
+            { name: '@parley/testing', message: 'test helpers are for spec files only.' },
+            { name: '@parley/testing/webrtc', message: 'test helpers are for spec files only.' },
+          ],
+        },
       ],
     },
   },
@@ -134,7 +139,10 @@ export default [
       'no-restricted-imports': [
         'error',
         {
-          paths: [{ name: '@parley/testing', message: 'test helpers are for spec files only.' }],
+          paths: [
+            { name: '@parley/testing', message: 'test helpers are for spec files only.' },
+            { name: '@parley/testing/webrtc', message: 'test helpers are for spec files only.' },
+          ],
           patterns: [
             {
               group: ['@nestjs/*'],

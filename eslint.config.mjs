@@ -125,6 +125,7 @@ export default [
           paths: [
             { name: '@parley/testing', message: 'test helpers are for spec files only.' },
             { name: '@parley/testing/webrtc', message: 'test helpers are for spec files only.' },
+            { name: '@parley/media/testing', message: 'test helpers are for spec files only.' },
           ],
         },
       ],

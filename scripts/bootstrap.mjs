@@ -28,6 +28,8 @@ const BASE_APT = [
   'ffmpeg',
   'espeak-ng',
   'sox',
+  // Headless browser of the demo page's end-to-end test (playwright-core drives it; no download).
+  'chromium',
 ];
 // Order matters: native engines before fixtures that may use them.
 const SETUP_ORDER = ['mediasoup-worker', 'whisper', 'whisper-fixture', 'piper-fixture'];

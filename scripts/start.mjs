@@ -2,6 +2,8 @@
 // `npm start`: bootstrap, then every service in one terminal with readable interleaved logs, then
 // the URL of the demo page. Ctrl-C stops the services and whatever the bootstrap started.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, bootstrap, log } from './bootstrap.mjs';
 
@@ -54,6 +56,25 @@ const boot = await bootstrap().catch((err) => {
   process.exit(1);
 });
 const env = { ...process.env, ...boot.env };
+
+// Out of the box the demo page needs a tenant to mint tokens: without configured tenants, a local
+// dev tenant is generated once (kept in .parley/, never committed) and the page may mint tokens
+// for it (SIGNALING_DEV_TOKENS; signaling refuses that with NODE_ENV=production).
+let devTenant;
+if (!env.SIGNALING_TENANT_KEYS && !env.SIGNALING_TENANT_KEYS_FILE) {
+  const file = join(ROOT, '.parley', 'dev-tenant.json');
+  if (existsSync(file)) devTenant = JSON.parse(readFileSync(file, 'utf8'));
+  else {
+    devTenant = {
+      tenant: 'dev',
+      apiKey: `APIdev${randomBytes(4).toString('hex')}`,
+      apiSecret: randomBytes(24).toString('base64url'),
+    };
+    writeFileSync(file, `${JSON.stringify(devTenant, null, 2)}\n`, { mode: 0o600 });
+  }
+  env.SIGNALING_TENANT_KEYS = JSON.stringify([devTenant]);
+  env.SIGNALING_DEV_TOKENS ??= devTenant.apiKey;
+}
 const children = [];
 for (const svc of SERVICES) {
   const p = spawn(
@@ -116,5 +137,9 @@ const table = SERVICES.map(
     `  ${s.name.padEnd(width)}  ${url(s)}  ${ready.has(s.name) ? 'ready' : 'NOT READY (see /ready)'}`,
 ).join('\n');
 process.stdout.write(
-  `\n${paint(1, 'Parley is running.')}\n  demo page   ${env.SIGNALING_PUBLIC_URL ?? url(sig)}/\n  status      ${url(sig)}/v1/status\n${table}\n  (each service: /health /ready /metrics)  Ctrl-C stops everything.\n\n`,
+  `\n${paint(1, 'Parley is running.')}\n  demo page   ${env.SIGNALING_PUBLIC_URL ?? url(sig)}/\n  status      ${url(sig)}/v1/status\n${table}\n  (each service: /health /ready /metrics)  Ctrl-C stops everything.\n${
+    devTenant
+      ? `  dev tenant  "${devTenant.tenant}", API key ${devTenant.apiKey} (secret in .parley/dev-tenant.json); the page mints tokens for it\n`
+      : ''
+  }\n`,
 );

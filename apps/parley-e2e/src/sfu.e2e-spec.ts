@@ -496,6 +496,35 @@ describe('apps/sfu over NATS with real mediasoup workers', () => {
     await expect(api.call('roomClose', { roomId })).resolves.toEqual({ closed: true });
   });
 
+  it('sfu.room.open with a joining peer also joins it and creates its transports, in one request', async () => {
+    const roomId = `openpeer-${run}`;
+    await api.call('roomOpen', { roomId });
+    const opened = await api.call('roomOpen', {
+      roomId,
+      peer: { peerId: 'carol', transports: ['send', 'recv'] },
+    });
+    expect(opened).toMatchObject({ roomId, nodeId, created: false });
+    const [send, recv] = opened.transports ?? [];
+    expect([send?.direction, recv?.direction]).toEqual(['send', 'recv']);
+    expect(send?.transportId).not.toBe(recv?.transportId);
+    expect(recv?.iceCandidates.length).toBeGreaterThan(0);
+    expect(recv?.dtlsParameters).toHaveProperty('fingerprints');
+    const fingerprint = Array.from({ length: 32 }, () => 'AB').join(':');
+    await api.call('transportConnect', {
+      roomId,
+      peerId: 'carol',
+      transportId: send?.transportId ?? '',
+      dtlsParameters: {
+        role: 'client',
+        fingerprints: [{ algorithm: 'sha-256', value: fingerprint }],
+      },
+    });
+    expect(await api.call('roomStats', { roomId })).toMatchObject({ peers: 1, transports: 2 });
+    await api.call('peerClose', { roomId, peerId: 'carol' });
+    expect(await api.call('roomStats', { roomId })).toMatchObject({ peers: 0, transports: 0 });
+    await api.call('roomClose', { roomId });
+  });
+
   it('bad input gets typed error replies, and the process and its workers keep serving', async () => {
     const pids = await workerPids();
     const roomId = `bad-${run}`;

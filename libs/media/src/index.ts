@@ -35,7 +35,7 @@ export {
   type WebRtcTransportSettings,
 } from './lib/Peer';
 export type { RoomRouter } from './lib/RoomRouter';
-export { Room, type RoomEvents, type RoomOptions } from './lib/Room';
+export { Room, type RoomEvents, type RoomOptions, type RoomVoiceSettings } from './lib/Room';
 export {
   RoomManager,
   type MediaMetrics,
@@ -43,3 +43,18 @@ export {
   type RoomRecreatedEvent,
 } from './lib/RoomManager';
 export type { types as mediasoupTypes } from 'mediasoup';
+export {
+  AudioTap,
+  type AudioTapEvents,
+  type AudioTapOptions,
+  type TapStreamInfo,
+  type TapStreamStats,
+} from './lib/AudioTap';
+export {
+  AgentPlayback,
+  type AgentPlaybackEvents,
+  type AgentPlaybackOptions,
+  type PcmChunk,
+  type PlaybackEndReason,
+  type PlaybackRequest,
+} from './lib/AgentPlayback';

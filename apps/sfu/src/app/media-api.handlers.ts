@@ -6,6 +6,49 @@ import { MESSAGING } from '@parley/runtime';
 import { MediaService } from './media.service';
 
 type C = typeof sfuContracts;
+
+/**
+ * `serve()` whose replies are sent from one `setImmediate` per event-loop turn: nats.js flushes
+ * once per microtask checkpoint, so the replies of one turn (the transports of many joins whose
+ * mediasoup answers arrived in one read) leave in one socket write instead of one each. A reply
+ * waits at most one loop turn.
+ */
+function repliesInBatches(messaging: NatsMessaging): Pick<NatsMessaging, 'serve'> {
+  let queue: Array<() => void> = [];
+  let scheduled = false;
+  const later = (settle: () => void): void => {
+    queue.push(settle);
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      const list = queue;
+      queue = [];
+      for (const f of list) f();
+    });
+  };
+  return {
+    serve: (contract, handler, opts) =>
+      messaging.serve(
+        contract,
+        (req, meta) =>
+          new Promise((resolve, reject) => {
+            let result: ReturnType<typeof handler>;
+            try {
+              result = handler(req, meta);
+            } catch (err) {
+              later(() => reject(err));
+              return;
+            }
+            Promise.resolve(result).then(
+              (v) => later(() => resolve(v)),
+              (err: unknown) => later(() => reject(err)),
+            );
+          }),
+        opts,
+      ),
+  };
+}
 type Req<K extends keyof C> = RequestOf<C[K]>;
 type Res<K extends keyof C> = ResponseOf<C[K]>;
 const ACK = { ok: true } as const;
@@ -26,7 +69,7 @@ export class MediaApiHandlers implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    const m = this.messaging;
+    const m = repliesInBatches(this.messaging);
     const here = { tokens: [this.media.nodeId] };
     m.serve(sfuContracts.roomOpen, (r) => this.roomOpen(r));
     m.serve(sfuContracts.roomOpen, (r) => this.roomOpen(r), here);
@@ -47,17 +90,47 @@ export class MediaApiHandlers implements OnModuleInit {
   }
 
   async roomOpen(r: Req<'roomOpen'>): Promise<Res<'roomOpen'>> {
-    const emptyTimeoutS = r.options?.emptyTimeoutS;
-    const { room, created } = await this.media.manager.openRoom(
-      r.roomId,
-      emptyTimeoutS === undefined ? undefined : { idleTimeoutMs: emptyTimeoutS * 1000 },
-    );
+    const { emptyTimeoutS, transcription, language, bargeIn, ttsVoice } = r.options ?? {};
+    const { room, created } = await this.media.manager.openRoom(r.roomId, {
+      ...(emptyTimeoutS === undefined ? {} : { idleTimeoutMs: emptyTimeoutS * 1000 }),
+      // The voice services (voice/) act on these; an open of a live room updates them.
+      ...(r.options ? { voice: { transcription, language, bargeIn, ttsVoice } } : {}),
+    });
     return {
       roomId: room.id,
       nodeId: this.media.nodeId,
       rtpCapabilities: room.rtpCapabilities,
       created,
+      ...(r.peer ? { transports: await this.openPeer(room, r.peer) } : {}),
     };
+  }
+
+  /**
+   * The join path's shortcut: the peer joins and gets the transports it will ask for in the same
+   * request as the room open. A failure leaves no half-made peer behind.
+   */
+  private async openPeer(
+    room: Room,
+    p: NonNullable<Req<'roomOpen'>['peer']>,
+  ): Promise<NonNullable<Res<'roomOpen'>['transports']>> {
+    const peer = await room.getOrJoin(p.peerId);
+    try {
+      return await Promise.all(
+        p.transports.map(async (direction) => {
+          const t = await peer.createWebRtcTransport({ appData: { direction } });
+          return {
+            direction,
+            transportId: t.id,
+            iceParameters: t.iceParameters,
+            iceCandidates: t.iceCandidates,
+            dtlsParameters: t.dtlsParameters,
+          };
+        }),
+      );
+    } catch (err) {
+      peer.close();
+      throw err;
+    }
   }
 
   roomClose(r: Req<'roomClose'>): Res<'roomClose'> {

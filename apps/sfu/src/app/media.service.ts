@@ -12,7 +12,7 @@ import {
   type RoomOptions,
   type WorkerPoolOptions,
 } from '@parley/media';
-import type { HealthRegistry, Logger } from '@parley/observability';
+import type { EngineLogger, HealthRegistry, Logger } from '@parley/observability';
 import { CONFIG, HEALTH, LOGGER, SERVICE_INFO, type ServiceInfo } from '@parley/runtime';
 
 /** Pool options from the SFU's config. */
@@ -34,6 +34,24 @@ export function roomDefaults(config: SfuConfig): RoomOptions {
     idleTimeoutMs: config.SFU_ROOM_IDLE_TIMEOUT_S * 1000,
     consumersPerRouter: config.SFU_CONSUMERS_PER_ROUTER,
     audioLevel: { intervalMs: config.SFU_AUDIO_LEVEL_INTERVAL_MS },
+  };
+}
+
+/**
+ * The media engine's view of the service logger: debug and info lines are dropped before winston
+ * formats them when their level is off (winston formats every line, then filters it; the engine
+ * logs per transport and peer).
+ */
+export function engineLogger(logger: Logger): EngineLogger {
+  return {
+    debug: (message, fields) => {
+      if (logger.isDebugEnabled()) logger.debug(message, fields);
+    },
+    info: (message, fields) => {
+      if (logger.isInfoEnabled()) logger.info(message, fields);
+    },
+    warn: (message, fields) => logger.warn(message, fields),
+    error: (message, fields) => logger.error(message, fields),
   };
 }
 
@@ -137,7 +155,7 @@ export class MediaService implements OnApplicationBootstrap, OnApplicationShutdo
       this.#pool = pool;
       this.#manager = new RoomManager(pool, {
         defaults: roomDefaults(this.config),
-        logger: this.logger,
+        logger: engineLogger(this.logger),
       });
       this.#startError = undefined;
       this.logger.info('start() | mediasoup workers up', {

@@ -3,6 +3,7 @@ import type { SignalingConfig } from '@parley/config';
 import { CONFIG } from '@parley/runtime';
 import { Hub } from './core/hub.service';
 import { EchoAgent } from './core/echo-agent.service';
+import { NatsBatch } from './core/nats-batch';
 import { VoiceService } from './core/voice.service';
 import { PeerService } from './core/peer.service';
 import { RateLimitService } from './core/rate-limit.service';
@@ -37,6 +38,7 @@ import { WsMetrics } from './ws/ws.metrics';
     { provide: SETTINGS, useFactory: (c: SignalingConfig) => buildSettings(c), inject: [CONFIG] },
     RedisLink,
     StateStore,
+    NatsBatch,
     SfuClient,
     RateLimitService,
     Hub,

@@ -181,16 +181,16 @@ export class Resampler {
   process(input: Float32Array): Float32Array {
     if (this.#flushed) throw new Error('Resampler.process() called after flush()');
     this.#append(input);
-    // Output m needs input up to index floor((m·M + half) / L) (the filter's look-ahead).
-    return this.#emit((m) => Math.floor((m * this.#M + this.#half) / this.#L) < this.#inCount);
+    // Output m needs input up to index floor((m·M + half) / L) (the filter's look-ahead): it is
+    // ready while m·M + half < inCount·L.
+    return this.#emit(Math.ceil((this.#inCount * this.#L - this.#half) / this.#M));
   }
 
   /** Emits the remaining output (the look-ahead is filled with silence). Call once, at the end. */
   flush(): Float32Array {
     if (this.#flushed) return new Float32Array(0);
     this.#flushed = true;
-    const total = Math.ceil((this.#inCount * this.#L) / this.#M);
-    return this.#emit((m) => m < total);
+    return this.#emit(Math.ceil((this.#inCount * this.#L) / this.#M));
   }
 
   /** Forgets all state so the instance can resample a new stream. */
@@ -224,15 +224,17 @@ export class Resampler {
     this.#inCount += input.length;
   }
 
-  #emit(ready: (m: number) => boolean): Float32Array {
-    const out: number[] = [];
+  /** Computes outputs up to (not including) index `endOut`. */
+  #emit(endOut: number): Float32Array {
+    const out = new Float32Array(Math.max(0, endOut - this.#outCount));
+    let o = 0;
     const L = this.#L;
     const M = this.#M;
     const taps = this.#taps;
     const buf = this.#buf;
     const start = this.#bufStart;
     const end = start + this.#bufLen;
-    while (ready(this.#outCount)) {
+    while (this.#outCount < endOut) {
       const t = this.#outCount * M + this.#half;
       const i0 = Math.floor(t / L);
       const coeffs = this.#phases[t - i0 * L];
@@ -241,10 +243,10 @@ export class Resampler {
       const jLast = Math.min(taps - 1, i0 - start);
       let acc = 0;
       for (let j = jFirst; j <= jLast; j++) acc += coeffs[j] * buf[i0 - j - start];
-      out.push(acc);
+      out[o++] = acc;
       this.#outCount++;
     }
-    return Float32Array.from(out);
+    return out;
   }
 }
 

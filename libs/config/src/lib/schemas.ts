@@ -97,6 +97,13 @@ export const signalingEnv = serviceSchema('SIGNALING', 8080, {
     .describe(
       'Tenants as JSON: [{"tenant":"acme","apiKey":"APIacme01","apiSecret":"<32+ chars>"}]; several keys per tenant allowed.',
     ),
+  SIGNALING_DEV_TOKENS: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected an API key of SIGNALING_TENANT_KEYS')
+    .optional()
+    .describe(
+      'Development only: an API key of SIGNALING_TENANT_KEYS with which the demo page at / gets tokens without credentials (POST /demo/token). Unset: off. Ignored when NODE_ENV=production.',
+    ),
   SIGNALING_TOKEN_DEFAULT_TTL_S: posInt(3600).describe(
     'Lifetime of tokens minted by POST /v1/tokens.',
   ),
@@ -184,6 +191,42 @@ export const sfuEnv = serviceSchema('SFU', 8081, {
     .string()
     .optional()
     .describe('Path of the mediasoup-worker binary (set by the bootstrap).'),
+  SFU_TAP_PARTIAL_INTERVAL_MS: nonNegInt(1000, 20_000).describe(
+    'Audio between partial transcripts requested while a participant speaks (0 = finals only).',
+  ),
+  SFU_TAP_MAX_UTTERANCE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(20_000)
+    .default(15_000)
+    .describe('Longest utterance sent to STT in one piece; a longer one is cut (STT takes 20 s).'),
+  SFU_VAD_MIN_SPEECH_MS: posInt(60).describe('Consecutive speech that starts an utterance.'),
+  SFU_VAD_HANGOVER_MS: posInt(400).describe(
+    'Silence after speech that ends an utterance (part of the end-of-speech → final latency).',
+  ),
+  SFU_VAD_MIN_DB: z.coerce
+    .number()
+    .min(-120)
+    .max(0)
+    .default(-50)
+    .describe('Level (dBFS) a 20 ms frame needs to count as speech, whatever the noise.'),
+  SFU_VAD_MARGIN_DB: z.coerce
+    .number()
+    .min(0)
+    .max(60)
+    .default(10)
+    .describe('…and how far above the tracked noise floor it must be, dB.'),
+  SFU_STT_TIMEOUT_MS: posInt(10_000).describe(
+    'Deadline of each stt.realtime.transcribe request (partials and finals).',
+  ),
+  SFU_TTS_FIRST_AUDIO_TIMEOUT_MS: posInt(10_000).describe(
+    'A speech request whose first TTS audio has not come by then fails (TIMEOUT).',
+  ),
+  SFU_TTS_TIMEOUT_MS: posInt(120_000).describe('Deadline of a whole tts.synthesize stream.'),
+  SFU_SAY_MAX_QUEUE: posInt(16).describe(
+    'Speech requests one room may have queued; more are refused with BUSY.',
+  ),
 });
 /** Settings of the batch lane shared by the orchestrator (creates the stream) and the workers. */
 const sttJobsEnv = {
@@ -268,9 +311,9 @@ export const sttWorkerEnv = serviceSchema('STT_WORKER', 8083, {
     .int()
     .min(1000)
     .max(30_000)
-    .default(6000)
+    .default(30_000)
     .describe(
-      'Batch jobs are transcribed in windows of this length (checkpoint, progress and pre-emption unit). This whisper.cpp cannot abort inside the encoder, so a realtime request may wait for the encoder of one window: short windows keep that wait small (measured: 6 s → realtime ×1.05 while a batch job runs, 10 s → ×1.6); 30000 gives whisper its full context for best accuracy.',
+      'Longest batch window (checkpoint and progress unit); 30000 gives whisper its full context. A realtime request aborts the running window (whisper stops within about a millisecond, in the encoder too), which restarts at half its length (down to 5 s), so windows shrink while realtime traffic lasts and grow back after.',
     ),
   STT_WORKER_MAX_PREEMPTIONS: z.coerce
     .number()
@@ -279,7 +322,7 @@ export const sttWorkerEnv = serviceSchema('STT_WORKER', 8083, {
     .max(100)
     .default(3)
     .describe(
-      'Times a realtime request may abort and restart one batch window (more waits for the window instead).',
+      'Times realtime requests may abort one batch window (each time it restarts at half its length); after that they wait for it.',
     ),
   STT_WORKER_BATCH_YIELD_MS: z.coerce
     .number()
@@ -288,7 +331,7 @@ export const sttWorkerEnv = serviceSchema('STT_WORKER', 8083, {
     .max(10_000)
     .default(300)
     .describe(
-      'A batch window starts only this long after the last realtime request ended (realtime comes in bursts; a just-started window would make the next one wait for its encoder).',
+      'A batch window starts only this long after the last realtime request ended (realtime comes in bursts: a window started in a pause would mostly be aborted again).',
     ),
   STT_WORKER_PARTIAL_INTERVAL_MS: z.coerce
     .number()

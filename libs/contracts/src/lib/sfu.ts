@@ -94,13 +94,35 @@ const RoomRef = { roomId: RoomId };
 const PeerRef = { roomId: RoomId, peerId: PeerId };
 
 export const SfuRoomOpenRequest = z
-  .object({ ...RoomRef, options: SfuRoomOptions.optional() })
+  .object({
+    ...RoomRef,
+    options: SfuRoomOptions.optional(),
+    /**
+     * A joining peer to add in the same call, with the transports it will ask for: one request
+     * instead of three on the join path. Only sent to the node already hosting the room.
+     */
+    peer: z
+      .object({
+        peerId: PeerId,
+        transports: z.array(z.enum(['send', 'recv'])).max(2),
+      })
+      .strict()
+      .optional(),
+  })
   .strict();
+export const SfuTransportInfo = z.object({
+  transportId: EntityId,
+  iceParameters: z.looseObject({}),
+  iceCandidates: z.array(z.looseObject({})),
+  dtlsParameters: z.looseObject({}),
+});
 export const SfuRoomOpenResponse = z.object({
   roomId: RoomId,
   nodeId: z.string(),
   rtpCapabilities: RtpCapabilities,
   created: z.boolean(),
+  /** With `peer`: its transports, in the order asked (absent when the node ignores `peer`). */
+  transports: z.array(SfuTransportInfo.extend({ direction: z.enum(['send', 'recv']) })).optional(),
 });
 export const SfuRoomCloseRequest = z.object(RoomRef).strict();
 export const SfuRoomCloseResponse = z.object({ closed: z.boolean() });
@@ -119,12 +141,7 @@ export const SfuRoomStatsResponse = z.object({
 export const SfuTransportCreateRequest = z
   .object({ ...PeerRef, direction: z.enum(['send', 'recv']) })
   .strict();
-export const SfuTransportCreateResponse = z.object({
-  transportId: EntityId,
-  iceParameters: z.looseObject({}),
-  iceCandidates: z.array(z.looseObject({})),
-  dtlsParameters: z.looseObject({}),
-});
+export const SfuTransportCreateResponse = SfuTransportInfo;
 export const SfuTransportConnectRequest = z
   .object({ ...PeerRef, transportId: EntityId, dtlsParameters: DtlsParameters })
   .strict();

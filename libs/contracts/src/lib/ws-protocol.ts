@@ -307,6 +307,11 @@ export const TranscriptSegment = z.looseObject({
   /** Offsets from the start of the utterance stream (ms). */
   startMs: z.number(),
   endMs: z.number().optional(),
+  /**
+   * Finals only, when the SFU tap announced the utterance: wall clock (ms since the epoch, server
+   * clock) of its last speech sample — `ping`'s `serverTime` gives the clock offset.
+   */
+  speechEndedAt: z.number().optional(),
 });
 
 /** Speech into the room (issue: TTS fills these). */

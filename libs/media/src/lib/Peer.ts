@@ -86,6 +86,8 @@ export class Peer {
   readonly #transports = new Map<string, TransportEntry>();
   readonly #producers = new Map<string, ms.Producer>();
   readonly #consumers = new Map<string, ms.Consumer>();
+  // DirectTransports of server-side producers (produceDirect); closed with the peer.
+  readonly #directTransports = new Set<ms.DirectTransport>();
   #closed = false;
 
   /** @internal Created by `Room.join()`. */
@@ -254,6 +256,53 @@ export class Peer {
     return { id: producer.id };
   }
 
+  /**
+   * Creates a server-side producer on a DirectTransport of this peer's router: the SFU itself
+   * sends its RTP (`producer.send()`), e.g. speech played into the room. It is announced and
+   * consumed like any other producer. Closing the peer closes it.
+   */
+  async produceDirect(options: {
+    kind: ms.MediaKind;
+    rtpParameters: ms.RtpParameters;
+    appData?: Record<string, unknown>;
+  }): Promise<ms.Producer> {
+    this.#assertOpen();
+    let transport: ms.DirectTransport;
+    let producer: ms.Producer;
+    try {
+      transport = await this.#router.router.createDirectTransport({
+        maxMessageSize: 262_144,
+        appData: { peerId: this.id, direct: true },
+      });
+    } catch (err) {
+      throw toMediaError(err);
+    }
+    this.#directTransports.add(transport);
+    transport.observer.on('close', () => this.#directTransports.delete(transport));
+    try {
+      producer = await transport.produce({
+        kind: options.kind,
+        rtpParameters: options.rtpParameters,
+        appData: { ...options.appData, peerId: this.id },
+      });
+    } catch (err) {
+      transport.close();
+      throw toMediaError(err, 'BAD_RTP_PARAMETERS');
+    }
+    if (this.#closed) {
+      transport.close();
+      this.#assertOpen();
+    }
+    this.#producers.set(producer.id, producer);
+    producer.observer.on('close', () => {
+      this.#producers.delete(producer.id);
+      transport.close();
+      this.#host.onProducerClosed(this, producer);
+    });
+    this.#host.onProducerCreated(this, producer);
+    return producer;
+  }
+
   /** Stops a producer; its consumers are closed (`consumerclosed` events). */
   closeProducer(producerId: string): void {
     this.#producerOf(producerId).close();
@@ -356,6 +405,8 @@ export class Peer {
     this.#closed = true;
     for (const { transport } of this.#transports.values()) transport.close();
     this.#transports.clear();
+    for (const transport of this.#directTransports) transport.close();
+    this.#directTransports.clear();
     this.#host.onPeerClosed(this);
   }
 

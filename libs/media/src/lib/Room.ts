@@ -5,6 +5,7 @@ import { MediaError, toMediaError } from './MediaError';
 import { silentLogger, type MediaLogger } from './MediaLogger';
 import type { AudioLevel, ProducerInfo, RoomCloseReason, RoomStats } from './MediaTypes';
 import { Peer, type PeerHost, type WebRtcTransportSettings } from './Peer';
+import { AudioTap, type AudioTapOptions } from './AudioTap';
 import { chooseRouterForPeer } from './Placement';
 import type { RoomRouter } from './RoomRouter';
 import { TypedEmitter } from './TypedEmitter';
@@ -36,6 +37,23 @@ export interface RoomOptions {
   webRtcTransport?: WebRtcTransportSettings;
   /** IP for PipeTransports between a room's routers; default 127.0.0.1 (same host). */
   pipeListenIp?: string;
+  /** Voice settings (live transcription, speech into the room); see {@link RoomVoiceSettings}. */
+  voice?: RoomVoiceSettings;
+}
+
+/**
+ * What the voice loop does in a room. The room only keeps them (they change when the room is
+ * opened again with other options: `voicechanged`); the SFU's voice services act on them.
+ */
+export interface RoomVoiceSettings {
+  /** Tap every audio producer for live transcription. */
+  transcription?: boolean;
+  /** Transcription language (`auto` detects). */
+  language?: string;
+  /** Stop speech into the room when a participant starts speaking (default true). */
+  bargeIn?: boolean;
+  /** Default voice of speech into the room. */
+  ttsVoice?: string;
 }
 
 /** Events of a room. Payloads are plain data so they can go straight onto NATS. */
@@ -61,6 +79,8 @@ export type RoomEvents = {
   activespeaker: [AudioLevel];
   /** No producer is above the threshold any more. */
   silence: [];
+  /** The voice settings changed (`configureVoice`). */
+  voicechanged: [RoomVoiceSettings];
   /** The room closed; every peer, transport, producer and consumer is gone. */
   closed: [{ reason: RoomCloseReason }];
 };
@@ -126,6 +146,45 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** Whether the room is closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The room's voice settings (empty when none were given). */
+  get voice(): RoomVoiceSettings {
+    return this.options.voice ?? {};
+  }
+
+  /**
+   * Replaces the voice settings (the room was opened again with other options); emits
+   * `voicechanged` when they differ. Fields left out keep their value.
+   */
+  configureVoice(settings: RoomVoiceSettings): void {
+    this.#assertOpen();
+    const next: RoomVoiceSettings = { ...this.options.voice };
+    for (const [k, v] of Object.entries(settings) as [keyof RoomVoiceSettings, never][]) {
+      if (v !== undefined) next[k] = v;
+    }
+    const before = JSON.stringify(this.options.voice ?? {});
+    this.options.voice = next;
+    if (JSON.stringify(next) !== before) this.safeEmit('voicechanged', next);
+  }
+
+  /**
+   * Consumes audio producers server-side (a DirectTransport on the room's first router) and
+   * streams them as 16 kHz PCM: see {@link AudioTap}. Closed with the room.
+   */
+  async createAudioTap(options: AudioTapOptions = {}): Promise<AudioTap> {
+    this.#assertOpen();
+    const [router] = this.#routers;
+    if (!router) throw new MediaError('INVALID_STATE', `room "${this.id}" has no router`);
+    return AudioTap.create(
+      {
+        room: this,
+        router,
+        logger: this.logger,
+        ensureOnRouter: (producerId) => this.#pipe(producerId, router),
+      },
+      options,
+    );
   }
 
   /** The routers' RTP capabilities (identical on every router of the room). */

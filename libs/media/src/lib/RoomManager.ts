@@ -66,13 +66,14 @@ export class RoomManager extends TypedEmitter<RoomManagerEvents> {
 
   /**
    * Like `getOrCreateRoom`, and says whether this call created the room. Opening an existing room
-   * restarts its idle countdown: whoever opens it is about to join.
+   * restarts its idle countdown (whoever opens it is about to join) and applies `options.voice`.
    */
   async openRoom(roomId: string, options?: RoomOptions): Promise<{ room: Room; created: boolean }> {
     this.#assertOpen();
     const existing = this.findRoom(roomId);
     if (existing) {
       existing.touch();
+      if (options?.voice) existing.configureVoice(options.voice);
       return { room: existing, created: false };
     }
     const inFlight = this.#creating.has(roomId);

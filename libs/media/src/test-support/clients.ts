@@ -89,6 +89,45 @@ export async function connectToneSender(peer: Peer, frequencyHz = 440): Promise<
   }
 }
 
+/** What a {@link connectPcmSender} plays. */
+export interface PcmSenderOptions {
+  /** 48 kHz mono PCM. */
+  pcm: Int16Array;
+  /** Silence after each play, ms. Default 0. */
+  silenceMs?: number;
+  /** Plays (each followed by the silence); then silence for ever. Default 1. */
+  repeat?: number;
+}
+
+/**
+ * Sends given PCM (e.g. espeak-ng speech, or tone bursts) through libwebrtc's Opus encoder as an
+ * audio producer, in real time from the moment the offer is made.
+ */
+export async function connectPcmSender(peer: Peer, options: PcmSenderOptions): Promise<ToneSender> {
+  const client = new WrtcProcess();
+  try {
+    const pcm = Buffer.from(options.pcm.buffer, options.pcm.byteOffset, options.pcm.byteLength);
+    const { sdp } = await client.request<{ sdp: string }>('sendOffer', {
+      pcm: pcm.toString('base64'),
+      silenceMs: options.silenceMs ?? 0,
+      repeat: options.repeat ?? 1,
+    });
+    const local = parseLocalSdp(sdp);
+    const t = await peer.createWebRtcTransport();
+    await client.request('setAnswer', { sdp: sendAnswerSdp(t, local) });
+    await peer.connectTransport(t.id, clientDtlsParameters(local));
+    const { id } = await peer.produce({
+      transportId: t.id,
+      kind: 'audio',
+      rtpParameters: opusProducerParameters(local),
+    });
+    return { transportId: t.id, producerId: id, close: () => client.kill() };
+  } catch (err) {
+    client.kill();
+    throw err;
+  }
+}
+
 /** A connected receiving client and what it got. */
 export interface RtpReceiver {
   transportId: string;
@@ -99,6 +138,8 @@ export interface RtpReceiver {
   payloadTypes: Set<number>;
   /** First payload byte (Opus TOC) of every packet, bounded. */
   tocBytes: number[];
+  /** Header fields and arrival time (performance.now) of every packet, bounded. */
+  headers: { seq: number; ts: number; marker: boolean; at: number }[];
   close(): void;
 }
 
@@ -125,6 +166,7 @@ export async function connectWeriftReceiver(peer: Peer, producerId: string): Pro
     bytes: 0,
     payloadTypes: new Set(),
     tocBytes: [],
+    headers: [],
     close: () => void pc.close(),
   };
   pc.onTrack.subscribe((track) => {
@@ -133,6 +175,14 @@ export async function connectWeriftReceiver(peer: Peer, producerId: string): Pro
       rx.bytes += rtp.payload.length;
       rx.payloadTypes.add(rtp.header.payloadType);
       if (rx.tocBytes.length < 500 && rtp.payload.length > 0) rx.tocBytes.push(rtp.payload[0] ?? 0);
+      if (rx.headers.length < 5000) {
+        rx.headers.push({
+          seq: rtp.header.sequenceNumber,
+          ts: rtp.header.timestamp,
+          marker: rtp.header.marker,
+          at: performance.now(),
+        });
+      }
     });
   });
   await pc.setRemoteDescription({ type: 'offer', sdp: recvOfferSdp(t, consumer) });

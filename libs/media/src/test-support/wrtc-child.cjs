@@ -11,14 +11,50 @@ let toneTimer;
 let sink;
 const rx = { samples: 0, toneSamples: 0, sumSquares: 0, zeroCrossings: 0, sampleRate: 48000 };
 
+// Calls `frame()` once per 10 ms of wall clock, catching up after late timer ticks, so the audio
+// clock of the sender does not fall behind real time on a busy machine.
+function every10ms(frame) {
+  const t0 = Date.now();
+  let sent = 0;
+  toneTimer = setInterval(() => {
+    const due = Math.floor((Date.now() - t0) / 10);
+    for (; sent < due; sent++) frame();
+  }, 10);
+}
+
 function startTone(source, frequencyHz) {
   const sampleRate = 48000;
   const frame = sampleRate / 100;
   let phase = 0;
-  toneTimer = setInterval(() => {
+  every10ms(() => {
     const samples = new Int16Array(frame);
     for (let i = 0; i < frame; i++) {
       samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * frequencyHz * phase++) / sampleRate));
+    }
+    source.onData({
+      samples,
+      sampleRate,
+      bitsPerSample: 16,
+      channelCount: 1,
+      numberOfFrames: frame,
+    });
+  });
+}
+
+// Plays `pcm` (48 kHz mono Int16), then `silenceMs` of silence, `repeat` times; then silence.
+function startPcm(source, pcm, silenceMs, repeat) {
+  const sampleRate = 48000;
+  const frame = sampleRate / 100;
+  const gap = Math.round((silenceMs * sampleRate) / 1000);
+  const cycle = pcm.length + gap;
+  let pos = 0;
+  every10ms(() => {
+    const samples = new Int16Array(frame);
+    for (let i = 0; i < frame; i++, pos++) {
+      if (pos < cycle * repeat) {
+        const p = pos % cycle;
+        samples[i] = p < pcm.length ? pcm[p] : 0;
+      }
     }
     source.onData({
       samples,
@@ -45,11 +81,16 @@ function onPcm(data) {
 }
 
 const handlers = {
-  async sendOffer({ frequencyHz }) {
+  async sendOffer({ frequencyHz, pcm, silenceMs, repeat }) {
     pc = new wrtc.RTCPeerConnection({ iceServers: [] });
     const source = new wrtc.nonstandard.RTCAudioSource();
     pc.addTransceiver(source.createTrack(), { direction: 'sendonly' });
-    startTone(source, frequencyHz);
+    if (pcm) {
+      const bytes = Buffer.from(pcm, 'base64');
+      const samples = new Int16Array(bytes.length >> 1);
+      for (let i = 0; i < samples.length; i++) samples[i] = bytes.readInt16LE(2 * i);
+      startPcm(source, samples, silenceMs || 0, repeat || 1);
+    } else startTone(source, frequencyHz);
     await pc.setLocalDescription(await pc.createOffer());
     return { sdp: pc.localDescription.sdp };
   },

@@ -32,6 +32,8 @@ const OWNED_MEMORY = 4096;
 export class VoiceService implements OnModuleInit {
   /** sayId -> peerId of the participant that asked (this node's requests only). */
   private readonly owned = new Map<string, string>();
+  /** utteranceId -> wall clock of its last speech sample (from the SFU tap). */
+  private readonly speechEnd = new Map<string, number>();
   private readonly delivered: Counter;
   private readonly transcriptAge: Histogram;
 
@@ -60,6 +62,15 @@ export class VoiceService implements OnModuleInit {
   onModuleInit(): void {
     const all = { tokens: ['*'] };
     const m = this.messaging;
+    m.subscribe(
+      voiceEvents.speechEnded,
+      (e) => {
+        if (this.hub.hasRoom(e.roomId)) {
+          this.remember(this.speechEnd, e.utteranceId, e.at + (e.endMs - e.startMs));
+        }
+      },
+      all,
+    );
     m.subscribe(sttEvents.transcriptPartial, (e) => this.deliverTranscript(e), all);
     m.subscribe(sttEvents.transcriptFinalized, (e) => this.deliverTranscript(e), all);
     m.subscribe(
@@ -106,6 +117,8 @@ export class VoiceService implements OnModuleInit {
       { attributes: { 'parley.room_id': e.roomId, 'parley.utterance_id': e.utteranceId } },
       (span) => {
         const identity = this.hub.find(e.roomId, peerId)?.session?.identity;
+        const speechEndedAt = e.final ? this.speechEnd.get(e.utteranceId) : undefined;
+        if (e.final) this.speechEnd.delete(e.utteranceId);
         const segment = {
           utteranceId: e.utteranceId,
           peerId,
@@ -116,6 +129,7 @@ export class VoiceService implements OnModuleInit {
           endMs: e.endMs,
           ...(e.seq !== undefined ? { seq: e.seq } : {}),
           createdAt: e.createdAt,
+          ...(speechEndedAt !== undefined ? { speechEndedAt } : {}),
         };
         const n = this.hub.toRoom(e.roomId, (l) =>
           l.notify(e.final ? 'transcriptFinal' : 'transcriptPartial', segment),
@@ -150,7 +164,7 @@ export class VoiceService implements OnModuleInit {
       ...(data.interrupt ? { interrupt: true } : {}),
       requestedBy: `peer:${s.peerId}`,
     });
-    this.remember(r.sayId, s.peerId);
+    this.remember(this.owned, r.sayId, s.peerId);
     return { requestId: r.sayId, producerId: r.producerId, queued: r.queued };
   }
 
@@ -211,11 +225,11 @@ export class VoiceService implements OnModuleInit {
     return err;
   }
 
-  private remember(sayId: string, peerId: string): void {
-    this.owned.set(sayId, peerId);
-    if (this.owned.size > OWNED_MEMORY) {
-      const oldest = this.owned.keys().next().value;
-      if (oldest !== undefined) this.owned.delete(oldest);
+  private remember<V>(map: Map<string, V>, key: string, value: V): void {
+    map.set(key, value);
+    if (map.size > OWNED_MEMORY) {
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
     }
   }
 }

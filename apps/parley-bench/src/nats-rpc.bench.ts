@@ -12,7 +12,10 @@ import { benchLine, percentile, round } from './stats';
 /**
  * nats-rpc: the typed messaging layer (schema validation on both ends, a CLIENT and a SERVER
  * span exported through a batch processor, header propagation, metrics, logger) against a raw
- * nats.js request/JSON reply, same server, same payload, interleaved blocks so drift hits both.
+ * nats.js request/JSON reply (nats.js in its cheapest request configuration): same server, same
+ * payload, same count, interleaved blocks whose order rotates every round so drift and ordering
+ * hit all variants alike.
+ * Besides latency it reports the CPU time this process spends per request of each kind.
  */
 const NATS = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const N = Number(process.argv[2] ?? 20_000);
@@ -76,8 +79,10 @@ async function main(): Promise<void> {
   client.start();
   await Promise.all([server.waitUntilConnected(), client.waitUntilConnected()]);
 
-  const rawServer = await connect({ servers: NATS });
-  const rawClient = await connect({ servers: NATS });
+  // The raw baseline runs nats.js in its cheapest request configuration: without noAsyncTraces
+  // every raw request would also capture two Error stacks, which would flatter the ratio.
+  const rawServer = await connect({ servers: NATS, noAsyncTraces: true });
+  const rawClient = await connect({ servers: NATS, noAsyncTraces: true });
   const enc = new TextEncoder();
   const dec = new TextDecoder();
   rawServer.subscribe(rawSubject, {
@@ -137,10 +142,20 @@ async function main(): Promise<void> {
     await typedOnce(i);
     await rawOnce(i);
   }
-  for (let done = 0; done < N; done += BLOCK) {
-    for (let i = 0; i < BLOCK; i++) typed.push(await typedOnce(done + i));
-    for (let i = 0; i < BLOCK; i++) raw.push(await rawOnce(done + i));
-    for (let i = 0; i < BLOCK; i++) rawHdr.push(await rawOnce(done + i, true));
+  const cpu = { typed: 0, raw: 0, rawHdr: 0 };
+  const variants = [
+    { name: 'typed', out: typed, once: (i: number) => typedOnce(i) },
+    { name: 'raw', out: raw, once: (i: number) => rawOnce(i) },
+    { name: 'rawHdr', out: rawHdr, once: (i: number) => rawOnce(i, true) },
+  ] as const;
+  for (let done = 0, round = 0; done < N; done += BLOCK, round++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(round + k) % variants.length] ?? variants[0];
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < BLOCK; i++) v.out.push(await v.once(done + i));
+      const c = process.cpuUsage(c0);
+      cpu[v.name] += c.user + c.system;
+    }
     if (process.stdout.isTTY)
       process.stdout.write(`\r  ${Math.round(((done + BLOCK) / N) * 100)}%`);
   }
@@ -160,6 +175,10 @@ async function main(): Promise<void> {
   );
   const hdrP50 = percentile(rawHdr, 50);
   process.stdout.write(`raw+headers: p50=${round(hdrP50)}µs\n`);
+  const cpuUs = (k: keyof typeof cpu) => round(cpu[k] / typed.length, 1);
+  process.stdout.write(
+    `cpu per request (this process, client + server side): typed=${cpuUs('typed')}µs raw=${cpuUs('raw')}µs raw+headers=${cpuUs('rawHdr')}µs\n`,
+  );
   process.stdout.write(
     `load average: ${loadavg()
       .map((l) => l.toFixed(2))
@@ -173,6 +192,8 @@ async function main(): Promise<void> {
     overhead_ratio: round(p50 / rawP50, 3),
     raw_hdr_p50_us: round(hdrP50, 1),
     overhead_vs_hdr_ratio: round(p50 / hdrP50, 3),
+    cpu_us: cpuUs('typed'),
+    raw_cpu_us: cpuUs('raw'),
     load1: round(loadavg()[0] ?? 0, 2),
     n: typed.length,
   });

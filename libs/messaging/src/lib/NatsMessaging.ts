@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, context, trace } from '@opentelemetry/api';
 import {
   type ErrorBody,
   type EventContract,
@@ -12,10 +12,13 @@ import {
 import {
   type Logger,
   type Metrics,
+  contextFromTraceFields,
   getCorrelationId,
+  isValidCorrelationId,
   newCorrelationId,
   recordError,
   setCorrelationId,
+  traceFields,
   tracer,
 } from '@parley/observability';
 import {
@@ -27,15 +30,9 @@ import {
   type NatsError,
   type Subscription,
   connect,
+  createInbox,
 } from 'nats';
-import {
-  decodeJson,
-  encodeJson,
-  natsHeaderGetter,
-  natsHeaderSetter,
-  newHeaders,
-  subjectWith,
-} from './codec';
+import { decodeJson, encodeJson, subjectWith, traceFieldsOf, traceHeaders } from './codec';
 import { MessagingError, toErrorBody } from './errors';
 
 /** Options of {@link NatsMessaging}. */
@@ -83,6 +80,7 @@ type Registration = (nc: NatsConnection) => Subscription;
  */
 export class NatsMessaging {
   private nc?: NatsConnection;
+  private inbox?: ReplyInbox;
   private closed = false;
   private connectedNow = false;
   private lastError?: string;
@@ -116,6 +114,7 @@ export class NatsMessaging {
         return;
       }
       this.nc = nc;
+      this.inbox = new ReplyInbox(nc, this.opts.logger);
       this.connectedNow = true;
       this.opts.logger.info('start() | connected to NATS', { server: nc.getServer() });
       for (const reg of this.registrations) this.subscriptions.push(reg(nc));
@@ -123,6 +122,7 @@ export class NatsMessaging {
       void this.watchStatus(nc);
       void nc.closed().then((err) => {
         this.connectedNow = false;
+        this.inbox?.rejectAll(new MessagingError('UNAVAILABLE', 'NATS connection closed', true));
         if (err)
           this.opts.logger.error('closed() | NATS connection closed with error', {
             err: err.message,
@@ -217,9 +217,12 @@ export class NatsMessaging {
     msg: Msg,
   ): void {
     const started = performance.now();
-    let parent = propagation.extract(ROOT_CONTEXT, msg.headers, natsHeaderGetter);
-    const correlationId = getCorrelationId(parent) ?? newCorrelationId();
-    parent = setCorrelationId(parent, correlationId);
+    let parent = contextFromTraceFields(ROOT_CONTEXT, traceFieldsOf(msg));
+    let correlationId = getCorrelationId(parent);
+    if (!correlationId) {
+      correlationId = newCorrelationId();
+      parent = setCorrelationId(parent, correlationId);
+    }
     const span = tracer().startSpan(
       `${contract.subject} process`,
       {
@@ -243,18 +246,23 @@ export class NatsMessaging {
           });
         }
       }
-      const seconds = (performance.now() - started) / 1000;
-      if (outcome === 'ok' && this.opts.logger.isDebugEnabled()) {
-        this.opts.logger.debug('serve() | request handled', {
-          subject: msg.subject,
-          duration_ms: Math.round(seconds * 1e4) / 10,
-        });
-      }
-      span.end();
-      this.opts.metrics?.natsDuration.observe(
-        { subject: contract.subject, role: 'server', outcome },
-        seconds,
-      );
+      const ended = performance.now();
+      // nats.js writes the reply in a microtask it queued in respond(); queueing the bookkeeping
+      // after it puts the reply on the wire first. The span keeps the real end time.
+      queueMicrotask(() => {
+        const seconds = (ended - started) / 1000;
+        if (outcome === 'ok' && this.opts.logger.isDebugEnabled()) {
+          this.opts.logger.debug('serve() | request handled', {
+            subject: msg.subject,
+            duration_ms: Math.round(seconds * 1e4) / 10,
+          });
+        }
+        span.end(ended);
+        this.opts.metrics?.natsDuration.observe(
+          { subject: contract.subject, role: 'server', outcome },
+          seconds,
+        );
+      });
     };
     const fail = (err: unknown): void => {
       const body: ErrorBody = toErrorBody(err);
@@ -309,11 +317,7 @@ export class NatsMessaging {
       }
       let result: Promise<ResponseOf<C>> | ResponseOf<C>;
       try {
-        result = handler(parsed.data as RequestOf<C>, {
-          subject: msg.subject,
-          headers: msg.headers,
-          correlationId,
-        });
+        result = handler(parsed.data as RequestOf<C>, handlerMeta(msg, correlationId));
       } catch (err) {
         fail(err);
         return;
@@ -342,8 +346,9 @@ export class NatsMessaging {
     const started = performance.now();
     const subject = subjectWith(contract.subject, opts.tokens);
     const timeout = opts.timeoutMs ?? contract.timeoutMs ?? this.opts.defaultTimeoutMs ?? 5000;
-    let ctx = context.active();
-    if (!getCorrelationId(ctx)) ctx = setCorrelationId(ctx, newCorrelationId());
+    const ctx = context.active();
+    let correlationId = getCorrelationId(ctx);
+    if (!isValidCorrelationId(correlationId)) correlationId = newCorrelationId();
     const span = tracer().startSpan(
       `${contract.subject} request`,
       {
@@ -352,12 +357,11 @@ export class NatsMessaging {
           'messaging.system': 'nats',
           'messaging.destination.name': subject,
           'messaging.operation.type': 'send',
-          'parley.correlation_id': getCorrelationId(ctx) ?? '',
+          'parley.correlation_id': correlationId,
         },
       },
       ctx,
     );
-    const spanCtx = trace.setSpan(ctx, span);
     let outcome = 'ok';
     // The caller's code does not run inside this span, so the context is only used to inject
     // headers: no context.with() and as few promises as possible on this hot path.
@@ -371,27 +375,17 @@ export class NatsMessaging {
           parsed.error.issues,
         );
       }
-      if (!this.nc || this.nc.isClosed())
+      if (!this.nc || !this.inbox || this.nc.isClosed())
         throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
-      const headers = newHeaders();
-      propagation.inject(spanCtx, headers, natsHeaderSetter);
-      let reply: Msg;
-      try {
-        reply = await this.nc.request(subject, encodeJson(parsed.data), { timeout, headers });
-      } catch (err) {
-        throw mapNatsError(err as NatsError, subject, timeout);
-      }
+      const headers = traceHeaders(traceFields(ctx, span.spanContext(), correlationId));
+      const reply = await this.inbox.request(subject, encodeJson(parsed.data), headers, timeout);
       let raw: unknown;
       try {
         raw = decodeJson(reply.data);
       } catch {
         throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not JSON`);
       }
-      const env = ReplyEnvelope.safeParse(raw);
-      if (!env.success)
-        throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not a Parley envelope`);
-      if (!env.data.ok) throw MessagingError.fromBody(env.data.error);
-      const data = contract.response.safeParse(env.data.data);
+      const data = contract.response.safeParse(replyData(raw, subject));
       if (!data.success) {
         throw new MessagingError(
           'BAD_RESPONSE',
@@ -434,8 +428,7 @@ export class NatsMessaging {
       kind: SpanKind.PRODUCER,
       attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject },
     });
-    const headers = newHeaders();
-    propagation.inject(trace.setSpan(context.active(), span), headers, natsHeaderSetter);
+    const headers = traceHeaders(traceFields(context.active(), span.spanContext()));
     this.nc.publish(subject, encodeJson(parsed.data), { headers });
     span.end();
   }
@@ -473,9 +466,12 @@ export class NatsMessaging {
     handler: (payload: PayloadOf<C>, meta: HandlerMeta) => Promise<void> | void,
     msg: Msg,
   ): Promise<void> {
-    let parent = propagation.extract(context.active(), msg.headers, natsHeaderGetter);
-    const correlationId = getCorrelationId(parent) ?? newCorrelationId();
-    parent = setCorrelationId(parent, correlationId);
+    let parent = contextFromTraceFields(context.active(), traceFieldsOf(msg));
+    let correlationId = getCorrelationId(parent);
+    if (!correlationId) {
+      correlationId = newCorrelationId();
+      parent = setCorrelationId(parent, correlationId);
+    }
     const span = tracer().startSpan(
       `${contract.subject} receive`,
       {
@@ -500,11 +496,7 @@ export class NatsMessaging {
             `invalid ${contract.subject} event: ${summarizeIssues(parsed.error.issues)}`,
           );
         }
-        await handler(parsed.data as PayloadOf<C>, {
-          subject: msg.subject,
-          headers: msg.headers,
-          correlationId,
-        });
+        await handler(parsed.data as PayloadOf<C>, handlerMeta(msg, correlationId));
       } catch (err) {
         recordError(span, err);
         this.opts.logger.warn('subscribe() | event dropped', {
@@ -529,6 +521,122 @@ export class NatsMessaging {
       await nc.close().catch(() => undefined);
     }
   }
+}
+
+interface PendingRequest {
+  resolve: (msg: Msg) => void;
+  reject: (err: MessagingError) => void;
+  timer: ReturnType<typeof setTimeout>;
+  subject: string;
+}
+
+/**
+ * Request/reply over one wildcard inbox subscription per connection, as nats.js's own `request()`
+ * does, minus what that costs per call and this layer has no use for: a RequestOne with a token
+ * from nuid, a deferred and a timer promise raced against each other, and a NatsError (with its
+ * captured stack) built when every settled request is cancelled. Failures are MessagingErrors
+ * directly; a reply to a request that already timed out is dropped.
+ */
+class ReplyInbox {
+  private readonly prefix = `${createInbox()}.`;
+  private readonly pending = new Map<string, PendingRequest>();
+  private next = 0;
+  private sub: Subscription;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly logger: Logger,
+  ) {
+    this.sub = this.subscribe();
+  }
+
+  private subscribe(): Subscription {
+    return this.nc.subscribe(`${this.prefix}*`, {
+      callback: (err, msg) => this.dispatch(err, msg),
+    });
+  }
+
+  /** Publishes a request with a reply subject in the inbox; settles with the reply or an error. */
+  request(subject: string, data: Uint8Array, headers: MsgHdrs, timeout: number): Promise<Msg> {
+    // A subscription error (e.g. a permission violation) closes the inbox; open it again.
+    if (this.sub.isClosed() && !this.nc.isClosed() && !this.nc.isDraining())
+      this.sub = this.subscribe();
+    const token = (this.next++).toString(36);
+    return new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(token);
+        reject(new MessagingError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, true));
+      }, timeout);
+      this.pending.set(token, { resolve, reject, timer, subject });
+      try {
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(token);
+        reject(mapNatsError(err as NatsError, subject, timeout));
+      }
+    });
+  }
+
+  /** Fails every pending request (the connection closed). */
+  rejectAll(err: MessagingError): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  private dispatch(err: NatsError | null, msg: Msg): void {
+    if (err) {
+      this.logger.error('request() | reply inbox failed', { err: err.message });
+      this.rejectAll(mapNatsError(err, 'the reply inbox', 0));
+      return;
+    }
+    const token = msg.subject.slice(this.prefix.length);
+    const p = this.pending.get(token);
+    if (!p) return;
+    this.pending.delete(token);
+    clearTimeout(p.timer);
+    // The server answers a request nobody subscribes to with an empty 503 status message.
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      p.reject(new MessagingError('NO_RESPONDERS', `no service is serving ${p.subject}`, true));
+    } else {
+      p.resolve(msg);
+    }
+  }
+}
+
+/**
+ * The data of a reply envelope; throws the remote error of an error envelope, BAD_RESPONSE when
+ * the reply is no envelope. A success envelope (`{ ok: true, data }`, data unknown) is recognised
+ * without running the envelope schema, which only the error branch needs.
+ */
+function replyData(raw: unknown, subject: string): unknown {
+  if (
+    raw !== null &&
+    typeof raw === 'object' &&
+    (raw as { ok?: unknown }).ok === true &&
+    'data' in raw
+  ) {
+    return (raw as { data: unknown }).data;
+  }
+  const env = ReplyEnvelope.safeParse(raw);
+  if (!env.success)
+    throw new MessagingError('BAD_RESPONSE', `reply on ${subject} is not a Parley envelope`);
+  if (!env.data.ok) throw MessagingError.fromBody(env.data.error);
+  return env.data.data;
+}
+
+/** Handler meta whose `headers` are decoded only if the handler reads them. */
+function handlerMeta(msg: Msg, correlationId: string): HandlerMeta {
+  return {
+    subject: msg.subject,
+    correlationId,
+    get headers() {
+      return msg.headers;
+    },
+  };
 }
 
 function isThenable<T>(v: unknown): v is PromiseLike<T> {

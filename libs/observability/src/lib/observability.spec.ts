@@ -1,4 +1,5 @@
-import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, context, propagation, trace } from '@opentelemetry/api';
+import { TraceState, suppressTracing } from '@opentelemetry/core';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Writable } from 'node:stream';
 import {
@@ -10,7 +11,14 @@ import {
 } from './correlation';
 import { HealthRegistry } from './health';
 import { createLogger } from './logger';
-import { extractHeaders, initTracing, injectHeaders, inSpan } from './tracing';
+import {
+  contextFromTraceFields,
+  extractHeaders,
+  initTracing,
+  injectHeaders,
+  inSpan,
+  traceFields,
+} from './tracing';
 
 const exporter = new InMemorySpanExporter();
 initTracing({ serviceName: 'unit', serviceVersion: '0', nodeId: 'n1', exporter });
@@ -52,6 +60,92 @@ describe('tracing', () => {
     expect(propagation.fields()).toEqual(
       expect.arrayContaining(['traceparent', 'x-correlation-id']),
     );
+  });
+
+  it('traceFields() writes exactly what the installed propagators inject', async () => {
+    await withCorrelationId('corr-tf', () =>
+      inSpan('tf', {}, () => {
+        const sc = trace.getSpanContext(context.active());
+        if (!sc) throw new Error('no active span');
+        const ctx = trace.setSpanContext(context.active(), {
+          ...sc,
+          traceState: new TraceState('vendor=a1,other=b2'),
+        });
+        const injected: Record<string, string> = {};
+        propagation.inject(ctx, injected);
+        expect(traceFields(ctx)).toEqual({
+          traceparent: injected['traceparent'],
+          tracestate: injected['tracestate'],
+          correlationId: injected['x-correlation-id'],
+        });
+        expect(injected['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+        return Promise.resolve();
+      }),
+    );
+  });
+
+  it('traceFields() omits traceparent without a valid span or when tracing is suppressed', () => {
+    const ctx = setCorrelationId(ROOT_CONTEXT, 'c-2');
+    expect(traceFields(ctx)).toEqual({ correlationId: 'c-2' });
+    const span = trace.wrapSpanContext({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.NONE,
+    });
+    const spanCtx = trace.setSpan(ctx, span);
+    expect(traceFields(spanCtx).traceparent).toBe(
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+    );
+    expect(traceFields(suppressTracing(spanCtx))).toEqual({ correlationId: 'c-2' });
+  });
+
+  it('traceFields() never emits a value that could inject a header line', () => {
+    const sc = {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.SAMPLED,
+      // TraceState.set() does not validate what it stores.
+      traceState: new TraceState().set('k', 'v\r\nx-evil: 1'),
+    };
+    const ctx = setCorrelationId(trace.setSpanContext(ROOT_CONTEXT, sc), 'bad\r\nid');
+    const fields = traceFields(ctx);
+    expect(fields.tracestate).toBeUndefined();
+    expect(fields.correlationId).toBeUndefined();
+    expect(fields.traceparent).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  });
+
+  it('contextFromTraceFields() restores what extractHeaders() does and ignores invalid input', () => {
+    const headers = {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      tracestate: 'vendor=a1',
+      'x-correlation-id': 'c-3',
+    };
+    const viaPropagator = extractHeaders(headers, ROOT_CONTEXT);
+    const direct = contextFromTraceFields(ROOT_CONTEXT, {
+      traceparent: headers.traceparent,
+      tracestate: headers.tracestate,
+      correlationId: headers['x-correlation-id'],
+    });
+    const a = trace.getSpanContext(direct);
+    const b = trace.getSpanContext(viaPropagator);
+    expect({ ...a, traceState: a?.traceState?.serialize() }).toEqual({
+      ...b,
+      traceState: b?.traceState?.serialize(),
+    });
+    expect(a?.isRemote).toBe(true);
+    expect(getCorrelationId(direct)).toBe('c-3');
+
+    for (const traceparent of [
+      'garbage',
+      '00-00000000000000000000000000000000-b7ad6b7169203331-01',
+      '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01',
+      'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra',
+    ]) {
+      const ctx = contextFromTraceFields(ROOT_CONTEXT, { traceparent, correlationId: 'a b' });
+      expect(trace.getSpanContext(ctx)).toBeUndefined();
+      expect(getCorrelationId(ctx)).toBeUndefined();
+    }
   });
 
   it('inSpan() records a failed span and rethrows', async () => {

@@ -2,14 +2,23 @@ import {
   type Attributes,
   type Context,
   type Span,
+  type SpanContext,
   type SpanKind,
   SpanStatusCode,
+  TraceFlags,
   context,
+  isSpanContextValid,
   propagation,
   trace,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  CompositePropagator,
+  TraceState,
+  W3CTraceContextPropagator,
+  isTracingSuppressed,
+  parseTraceParent,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -20,7 +29,12 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { CorrelationIdPropagator } from './correlation';
+import {
+  CorrelationIdPropagator,
+  getCorrelationId,
+  isValidCorrelationId,
+  setCorrelationId,
+} from './correlation';
 
 /** Options of {@link initTracing}. */
 export interface TracingOptions {
@@ -122,6 +136,66 @@ export function extractHeaders(
   ctx: Context = context.active(),
 ): Context {
   return propagation.extract(ctx, headers);
+}
+
+/**
+ * The propagated fields of a context as header values: W3C `traceparent`/`tracestate` and the
+ * correlation id. {@link traceFields} and {@link contextFromTraceFields} write and read exactly
+ * what the propagators installed by {@link initTracing} do, without a carrier getter/setter call
+ * per key; hot paths (every NATS message) use them instead of `propagation.inject/extract`.
+ */
+export interface TraceFields {
+  /** W3C `traceparent`; absent when there is no valid span context or tracing is suppressed. */
+  traceparent?: string;
+  /** W3C `tracestate`, when the span context carries one. */
+  tracestate?: string;
+  /** `x-correlation-id`, when the context carries a valid one. */
+  correlationId?: string;
+}
+
+// Printable ASCII only: a tracestate built in process (TraceState.set does not validate) must not
+// be able to inject a header line.
+const HEADER_SAFE = /^[\x20-\x7e]{1,512}$/;
+
+/**
+ * The fields of `ctx` to put in a message's headers (see {@link TraceFields}). `sc` and
+ * `correlationId` override what `ctx` holds (a span just started under `ctx`, an id chosen for
+ * this message), so a caller need not build a context only to have them read back.
+ */
+export function traceFields(
+  ctx: Context = context.active(),
+  sc: SpanContext | undefined = trace.getSpanContext(ctx),
+  correlationId: string | undefined = getCorrelationId(ctx),
+): TraceFields {
+  const out: TraceFields = {};
+  if (sc && isSpanContextValid(sc) && !isTracingSuppressed(ctx)) {
+    // Same format as W3CTraceContextPropagator: version 00, lowercase hex ids, two-digit flags.
+    const flags = (sc.traceFlags || TraceFlags.NONE) & 0xff;
+    out.traceparent = `00-${sc.traceId}-${sc.spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
+    const state = sc.traceState?.serialize();
+    if (state && HEADER_SAFE.test(state)) out.tracestate = state;
+  }
+  if (isValidCorrelationId(correlationId)) out.correlationId = correlationId;
+  return out;
+}
+
+/**
+ * `ctx` extended with what arrived in headers: a remote span context when `traceparent` is valid
+ * W3C (parsed by the W3C propagator's own parser; invalid values are ignored), its `tracestate`,
+ * and the correlation id when it is valid.
+ */
+export function contextFromTraceFields(ctx: Context, fields: TraceFields): Context {
+  if (fields.traceparent) {
+    const sc = parseTraceParent(fields.traceparent);
+    if (sc) {
+      sc.isRemote = true;
+      if (fields.tracestate) sc.traceState = new TraceState(fields.tracestate);
+      ctx = trace.setSpanContext(ctx, sc);
+    }
+  }
+  return isValidCorrelationId(fields.correlationId)
+    ? setCorrelationId(ctx, fields.correlationId)
+    : ctx;
 }
 
 /**

@@ -40,6 +40,7 @@ describe('voice loop: room audio → live transcripts → speech back into the r
   const run = testRunId('voice');
   const receiver = new OtlpReceiver();
   const procs: ServiceProcess[] = [];
+  const byName = new Map<string, ServiceProcess>();
   const closers: Array<() => void> = [];
   let nats: PrivateServer;
   let http: string;
@@ -58,6 +59,7 @@ describe('voice loop: room audio → live transcripts → speech back into the r
       ...env,
     });
     procs.push(p);
+    byName.set(name, p);
     return `http://127.0.0.1:${port}`;
   }
 
@@ -195,11 +197,25 @@ describe('voice loop: room audio → live transcripts → speech back into the r
     await inTrace('stt-worker', /^stt\.realtime\.transcribe/);
     await inTrace('signaling', /^signaling\.transcript\.deliver$/);
     // The utterance's correlation id is in the worker's and signaling's log lines.
-    const [, sig, worker] = procs;
-    await eventually(() => worker?.logs.some((l) => l['trace_id'] === tap.traceId), 10_000);
+    const [sig, worker] = [byName.get('signaling'), byName.get('stt-worker')];
     await eventually(
       () =>
-        sig?.logs.some((l) => l['utteranceId'] === d.utteranceId && l['trace_id'] === tap.traceId),
+        worker?.logs.some(
+          (l) =>
+            l['utteranceId'] === d.utteranceId &&
+            l['trace_id'] === tap.traceId &&
+            l['correlation_id'] === d.utteranceId,
+        ),
+      10_000,
+    );
+    await eventually(
+      () =>
+        sig?.logs.some(
+          (l) =>
+            l['utteranceId'] === d.utteranceId &&
+            l['trace_id'] === tap.traceId &&
+            l['correlation_id'] === d.utteranceId,
+        ),
       10_000,
     );
   }, 150_000);

@@ -144,8 +144,20 @@ export class RealtimeHandlers implements OnModuleInit, BeforeApplicationShutdown
       outcome = e.code;
       throw e;
     } finally {
+      const seconds = (performance.now() - t0) / 1000;
       this.metrics.realtime.inc({ kind: req.kind, outcome });
-      this.metrics.realtimeSeconds.observe({ kind: req.kind }, (performance.now() - t0) / 1000);
+      this.metrics.realtimeSeconds.observe({ kind: req.kind }, seconds);
+      // One line per final (an access log of the realtime lane; partials at debug). The line
+      // carries the utterance's trace and correlation id like every log line of the request.
+      const fields = {
+        utteranceId: req.utteranceId,
+        kind: req.kind,
+        outcome,
+        ms: Math.round(seconds * 1000),
+        ...(req.roomId ? { roomId: req.roomId } : {}),
+      };
+      if (req.kind === 'final') this.logger.info('transcribe() | utterance transcribed', fields);
+      else this.logger.debug('transcribe() | partial transcribed', fields);
     }
   }
 

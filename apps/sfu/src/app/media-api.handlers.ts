@@ -7,48 +7,6 @@ import { MediaService } from './media.service';
 
 type C = typeof sfuContracts;
 
-/**
- * `serve()` whose replies are sent from one `setImmediate` per event-loop turn: nats.js flushes
- * once per microtask checkpoint, so the replies of one turn (the transports of many joins whose
- * mediasoup answers arrived in one read) leave in one socket write instead of one each. A reply
- * waits at most one loop turn.
- */
-function repliesInBatches(messaging: NatsMessaging): Pick<NatsMessaging, 'serve'> {
-  let queue: Array<() => void> = [];
-  let scheduled = false;
-  const later = (settle: () => void): void => {
-    queue.push(settle);
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      const list = queue;
-      queue = [];
-      for (const f of list) f();
-    });
-  };
-  return {
-    serve: (contract, handler, opts) =>
-      messaging.serve(
-        contract,
-        (req, meta) =>
-          new Promise((resolve, reject) => {
-            let result: ReturnType<typeof handler>;
-            try {
-              result = handler(req, meta);
-            } catch (err) {
-              later(() => reject(err));
-              return;
-            }
-            Promise.resolve(result).then(
-              (v) => later(() => resolve(v)),
-              (err: unknown) => later(() => reject(err)),
-            );
-          }),
-        opts,
-      ),
-  };
-}
 type Req<K extends keyof C> = RequestOf<C[K]>;
 type Res<K extends keyof C> = ResponseOf<C[K]>;
 const ACK = { ok: true } as const;
@@ -69,7 +27,7 @@ export class MediaApiHandlers implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    const m = repliesInBatches(this.messaging);
+    const m = this.messaging;
     const here = { tokens: [this.media.nodeId] };
     m.serve(sfuContracts.roomOpen, (r) => this.roomOpen(r));
     m.serve(sfuContracts.roomOpen, (r) => this.roomOpen(r), here);

@@ -175,24 +175,37 @@ export class NatsMessaging {
     return this.nc;
   }
 
-  private register(reg: Registration): void {
-    this.registrations.push(reg);
-    if (this.nc) this.subscriptions.push(reg(this.nc));
+  /** Adds a subscription (now if connected, else once connected); returns its removal. */
+  private register(reg: Registration): () => void {
+    let sub: Subscription | undefined;
+    const entry: Registration = (nc) => (sub = reg(nc));
+    this.registrations.push(entry);
+    if (this.nc) this.subscriptions.push(entry(this.nc));
+    return () => {
+      const i = this.registrations.indexOf(entry);
+      if (i >= 0) this.registrations.splice(i, 1);
+      if (!sub) return;
+      const j = this.subscriptions.indexOf(sub);
+      if (j >= 0) this.subscriptions.splice(j, 1);
+      sub.unsubscribe();
+      sub = undefined;
+    };
   }
 
   /**
    * Serves a request contract: validates the request, runs the handler inside the caller's trace
    * (a SERVER span) and correlation id, validates the response, replies with an envelope. Invalid
    * input gets a `BAD_REQUEST` reply and a log line; nothing a caller sends can crash the process.
+   * Returns a function that stops serving (e.g. a per-room subject when the room closes).
    */
   serve<C extends RequestContract>(
     contract: C,
     handler: (req: RequestOf<C>, meta: HandlerMeta) => Promise<ResponseOf<C>> | ResponseOf<C>,
     opts: { queue?: string | false; tokens?: string[] } = {},
-  ): void {
+  ): () => void {
     const subject = subjectWith(contract.subject, opts.tokens, true);
     const queue = opts.queue === false ? undefined : (opts.queue ?? this.opts.queue);
-    this.register((nc) =>
+    return this.register((nc) =>
       nc.subscribe(subject, {
         queue,
         callback: (err, msg) => {
@@ -443,21 +456,19 @@ export class NatsMessaging {
     opts: { tokens?: string[]; queue?: string } = {},
   ): () => void {
     const subject = subjectWith(contract.subject, opts.tokens, true);
-    let sub: Subscription | undefined;
     let cancelled = false;
-    this.register((nc) => {
-      sub = nc.subscribe(subject, {
+    const unregister = this.register((nc) =>
+      nc.subscribe(subject, {
         queue: opts.queue,
         callback: (err, msg) => {
           if (err || cancelled) return;
           void this.handleEvent(contract, handler, msg);
         },
-      });
-      return sub;
-    });
+      }),
+    );
     return () => {
       cancelled = true;
-      sub?.unsubscribe();
+      unregister();
     };
   }
 

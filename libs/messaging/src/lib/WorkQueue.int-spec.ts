@@ -66,6 +66,128 @@ describe('WorkQueue (real JetStream)', () => {
     await b.stop();
   });
 
+  it('consume() holds one job at a time, also after a long job: the next job waits in the stream for an idle consumer', async () => {
+    // Long ack wait: a job buffered by a busy consumer would sit there for 30 s. Short pulls: the
+    // first job outlasts several pull expiries and missed heartbeats, after which JetStream's own
+    // consume() had two pulls waiting and kept a second job in hand.
+    const stream = `PARLEY_TEST_${run.toUpperCase()}_ONE`;
+    const queue = new WorkQueue(messaging, {
+      stream,
+      subject: `test.${run}.one`,
+      payload: Job,
+      ackWaitMs: 30_000,
+      storage: 'memory',
+      logger,
+    });
+    await queue.ensureStream();
+    queues.push(queue);
+    const jsm = await messaging.connection.jetstreamManager();
+    const info = () => jsm.consumers.info(stream, 'one');
+    const byA: string[] = [];
+    const byB: string[] = [];
+    let releaseX!: () => void;
+    const heldX = new Promise<void>((r) => (releaseX = r));
+    const a = await queue.consume(
+      'one',
+      async (job) => {
+        byA.push(job.id);
+        if (job.id === 'first') await new Promise((r) => setTimeout(r, 3500));
+        if (job.id === 'x') await heldX;
+      },
+      { pullExpiresMs: 1000 },
+    );
+    await queue.enqueue({ id: 'first', n: 1 });
+    await eventually(() => byA.length === 1);
+    await eventually(async () => (await info()).num_ack_pending === 0, 10_000);
+    for (const id of ['x', 'y', 'z']) await queue.enqueue({ id, n: 2 });
+    await eventually(() => byA.length === 2);
+    await new Promise((r) => setTimeout(r, 1500));
+    const busy = await info();
+    expect({ inHand: busy.num_ack_pending, inStream: busy.num_pending }).toEqual({
+      inHand: 1,
+      inStream: 2,
+    });
+    const b = await queue.consume('one', async (job) => {
+      byB.push(job.id);
+    });
+    await eventually(() => byB.length === 2, 5_000);
+    expect(byB).toEqual(['y', 'z']);
+    expect(byA).toEqual(['first', 'x']);
+    releaseX();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('consume() with concurrency 2 works on two jobs at once and never on a third', async () => {
+    const queue = await newQueue('concurrency');
+    let running = 0;
+    let peak = 0;
+    const done: string[] = [];
+    const c = await queue.consume(
+      'concurrency',
+      async (job) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 300));
+        running--;
+        done.push(job.id);
+      },
+      { concurrency: 2 },
+    );
+    for (let i = 0; i < 5; i++) await queue.enqueue({ id: `c${i}`, n: i });
+    await eventually(() => done.length === 5, 10_000);
+    expect(peak).toBe(2);
+    await c.stop();
+  });
+
+  it('stop() ends an idle consumer at once, and a job in hand is acked before it returns', async () => {
+    const queue = await newQueue('stop');
+    const idle = await queue.consume('stop', async () => undefined, { pullExpiresMs: 30_000 });
+    const t0 = Date.now();
+    await idle.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+
+    let finish!: () => void;
+    const started: string[] = [];
+    const busy = await queue.consume('stop', async (job) => {
+      started.push(job.id);
+      await new Promise<void>((r) => (finish = r));
+    });
+    await queue.enqueue({ id: 's1', n: 1 });
+    await eventually(() => started.length === 1);
+    const stopping = busy.stop();
+    setTimeout(() => finish(), 200);
+    await stopping;
+    // Acked: nothing left for another consumer.
+    const after: string[] = [];
+    const check = await queue.consume('stop', async (job) => void after.push(job.id));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(after).toEqual([]);
+    await check.stop();
+  });
+
+  it('invalid options and invalid payloads: concurrency 0 is refused; a bad payload is dead-lettered with BAD_REQUEST', async () => {
+    const queue = await newQueue('invalid');
+    await expect(
+      queue.consume('invalid', async () => undefined, { concurrency: 0 }),
+    ).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+    });
+    const dead: Array<{ payload: unknown; code: unknown }> = [];
+    const outcomes: string[] = [];
+    const c = await queue.consume('invalid', async () => undefined, {
+      onDeadLetter: (payload, err) =>
+        void dead.push({ payload, code: (err as { code?: unknown }).code }),
+      onOutcome: (o) => void outcomes.push(o),
+    });
+    await messaging.connection
+      .jetstream()
+      .publish(`test.${run}.invalid`, new TextEncoder().encode('{"id":1}'));
+    await eventually(() => dead.length === 1);
+    expect(dead[0]).toEqual({ payload: { id: 1 }, code: 'BAD_REQUEST' });
+    expect(outcomes).toEqual(['dead']);
+    await c.stop();
+  });
+
   it('a duplicate Nats-Msg-Id is stored once', async () => {
     const queue = await newQueue('dedup');
     const first = await queue.enqueue({ id: 'd1', n: 1 }, { msgId: `${run}-dup` });

@@ -9,6 +9,7 @@ import {
 } from '@parley/observability';
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
   type JsMsg,
@@ -52,13 +53,43 @@ export interface JobContext {
   correlationId: string;
 }
 
+/** Outcome of one delivery, as reported to {@link ConsumeOptions.onOutcome}. */
+export type JobOutcome = 'acked' | 'retried' | 'dead';
+
+/** Options of {@link WorkQueue.consume}. */
+export interface ConsumeOptions {
+  /**
+   * Runs when a job is given up: its payload is invalid, its handler threw an error with
+   * `retryable: false`, or its last delivery failed. Receives the raw payload for invalid jobs.
+   */
+  onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void;
+  /** A retryable failure is redelivered after this × the delivery count, ms. Default 1000. */
+  retryDelayMs?: number;
+  /**
+   * Jobs this consumer holds at once (each one being processed). Default 1. A slot asks JetStream
+   * for its next job only when its job is settled, so a worker never holds a job it is not
+   * working on: such a job would wait behind the running one, its ack wait would run out, and it
+   * would be redelivered elsewhere with a growing delivery count although nothing failed.
+   */
+  concurrency?: number;
+  /** How long one pull waits for a job before pulling again, ms (≥ 1000). Default 5000. */
+  pullExpiresMs?: number;
+  /** Called with each delivery's outcome (metrics). */
+  onOutcome?: (outcome: JobOutcome, job: JobContext) => void;
+}
+
 /** Handle of a running consumer. */
 export interface WorkConsumer {
-  /** Stops pulling; unacked jobs in hand are redelivered after ack-wait. */
+  /**
+   * Stops pulling now (a pull in flight is cancelled) and waits for the jobs in hand to settle;
+   * make handlers return early (e.g. abort them) to hand their jobs back sooner.
+   */
   stop(): Promise<void>;
-  /** Resolves when the consume loop ends. */
+  /** Resolves when every pull loop has ended. */
   done: Promise<void>;
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * A durable work queue on a JetStream stream with work-queue retention: at-least-once delivery,
@@ -149,17 +180,88 @@ export class WorkQueue<S extends z.ZodType> {
    * Pulls jobs with a durable consumer shared by every worker of the queue. The handler's success
    * acks; a thrown error with `retryable: false` (or the last delivery) terms the job and calls
    * `onDeadLetter`; any other error naks it with a delay growing per delivery.
+   *
+   * At most `concurrency` (default 1) jobs are in hand: each slot pulls one job
+   * (`fetch({ max_messages: 1 })`) only once its previous job is settled. Not JetStream's
+   * `consume()`, which re-pulls as soon as a message arrives, i.e. keeps one more job buffered
+   * while the handler works. The loops survive NATS restarts: a failed pull re-creates the
+   * consumer if it is gone and pulls again.
    */
   async consume(
     durable: string,
     handler: (payload: z.output<S>, job: JobContext) => Promise<void>,
-    opts: {
-      onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void;
-      retryDelayMs?: number;
-    } = {},
+    opts: ConsumeOptions = {},
   ): Promise<WorkConsumer> {
-    const nc = this.messaging.connection;
-    const jsm = await nc.jetstreamManager();
+    const concurrency = opts.concurrency ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new MessagingError(
+        'BAD_REQUEST',
+        `concurrency must be an integer ≥ 1, got ${concurrency}`,
+      );
+    }
+    const expires = Math.max(1000, opts.pullExpiresMs ?? 5000);
+    await this.ensureConsumer(durable);
+    let stopping = false;
+    const pulls = new Set<ConsumerMessages>();
+    let wake: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (wake = resolve));
+
+    const slot = async (): Promise<void> => {
+      let consumer: Consumer | undefined;
+      while (!stopping) {
+        let batch: ConsumerMessages | undefined;
+        try {
+          consumer ??= await this.messaging.connection
+            .jetstream()
+            .consumers.get(this.opts.stream, durable);
+          batch = await consumer.fetch({ max_messages: 1, expires });
+          pulls.add(batch);
+          // close() settles once the iterator is drained, so it is not awaited here.
+          if (stopping) void batch.close().catch(() => undefined);
+          for await (const m of batch) {
+            if (stopping) {
+              // Pulled while stopping: hand it back at once instead of after the ack wait.
+              m.nak();
+              continue;
+            }
+            await this.process(m, handler, opts).catch((err: unknown) =>
+              // An ack/nak lost with the connection: JetStream redelivers after the ack wait.
+              this.opts.logger.warn('consume() | job outcome not delivered', {
+                stream: this.opts.stream,
+                err: (err as Error).message,
+              }),
+            );
+          }
+        } catch (err) {
+          if (stopping) break;
+          // NATS restarting, consumer or stream gone: look it up (re-create it) and pull again.
+          this.opts.logger.warn('consume() | pulling a job failed; retrying', {
+            stream: this.opts.stream,
+            err: (err as Error).message,
+          });
+          consumer = undefined;
+          await Promise.race([sleep(1000), stopped]);
+          await this.ensureConsumer(durable).catch(() => undefined);
+        } finally {
+          if (batch) pulls.delete(batch);
+        }
+      }
+    };
+    const done = Promise.all(Array.from({ length: concurrency }, slot)).then(() => undefined);
+    return {
+      done,
+      stop: async () => {
+        stopping = true;
+        wake();
+        for (const b of pulls) void b.close().catch(() => undefined);
+        await done.catch(() => undefined);
+      },
+    };
+  }
+
+  /** Creates the durable pull consumer of this queue unless it exists. */
+  async ensureConsumer(durable: string): Promise<void> {
+    const jsm = await this.messaging.connection.jetstreamManager();
     try {
       await jsm.consumers.info(this.opts.stream, durable);
     } catch {
@@ -172,30 +274,12 @@ export class WorkQueue<S extends z.ZodType> {
         filter_subject: this.opts.subject,
       });
     }
-    const consumer = await nc.jetstream().consumers.get(this.opts.stream, durable);
-    // One job in hand at a time: a busy worker must not hoard jobs others could run.
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 1 });
-    const done = (async () => {
-      for await (const m of messages) {
-        await this.process(m, handler, opts);
-      }
-    })();
-    return {
-      done,
-      stop: async () => {
-        await messages.close();
-        await done.catch(() => undefined);
-      },
-    };
   }
 
   private async process(
     m: JsMsg,
     handler: (payload: z.output<S>, job: JobContext) => Promise<void>,
-    opts: {
-      onDeadLetter?: (payload: unknown, err: unknown, job: JobContext) => Promise<void> | void;
-      retryDelayMs?: number;
-    },
+    opts: ConsumeOptions,
   ): Promise<void> {
     let parent = propagation.extract(context.active(), m.headers, natsHeaderGetter);
     const correlationId = getCorrelationId(parent) ?? newCorrelationId();
@@ -228,17 +312,22 @@ export class WorkQueue<S extends z.ZodType> {
           seq: m.seq,
         });
         m.term('invalid payload');
-        await opts.onDeadLetter?.(
-          raw,
-          new MessagingError('BAD_REQUEST', 'invalid job payload'),
-          job,
-        );
-        span.end();
+        opts.onOutcome?.('dead', job);
+        try {
+          await opts.onDeadLetter?.(
+            raw,
+            new MessagingError('BAD_REQUEST', 'invalid job payload', false, parsed.error.issues),
+            job,
+          );
+        } finally {
+          span.end();
+        }
         return;
       }
       try {
         await handler(parsed.data, job);
         await m.ackAck().catch(() => m.ack());
+        opts.onOutcome?.('acked', job);
       } catch (err) {
         recordError(span, err);
         const retryable = (err as { retryable?: unknown }).retryable !== false;
@@ -251,6 +340,7 @@ export class WorkQueue<S extends z.ZodType> {
             err: (err as Error).message,
           });
           m.nak(delay);
+          opts.onOutcome?.('retried', job);
         } else {
           this.opts.logger.error('consume() | job failed for good', {
             seq: m.seq,
@@ -258,6 +348,7 @@ export class WorkQueue<S extends z.ZodType> {
             err: (err as Error).message,
           });
           m.term((err as Error).message);
+          opts.onOutcome?.('dead', job);
           await opts.onDeadLetter?.(parsed.data, err, job);
         }
       } finally {

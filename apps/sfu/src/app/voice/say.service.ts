@@ -31,7 +31,6 @@ import { type NatsMessaging, toErrorBody } from '@parley/messaging';
 import type { Logger } from '@parley/observability';
 import { CONFIG, LOGGER, MESSAGING, ParleyError } from '@parley/runtime';
 import { MediaService } from '../media.service';
-import { serveRoomRequest } from './room-requests';
 import { ttsStream, type TtsStream } from './tts-stream';
 import { VoiceMetrics } from './voice.metrics';
 
@@ -113,29 +112,13 @@ export class SayService implements OnModuleInit {
     this.#rooms.set(room.id, entry);
     playback.on('started', (e) => this.#onStarted(entry, e));
     playback.on('ended', (e) => this.#onEnded(entry, e));
-    try {
-      entry.unserve.push(
-        serveRoomRequest(
-          this.messaging,
-          voiceContracts.say,
-          room.id,
-          (r) => this.say(entry, r),
-          this.logger,
-        ),
-        serveRoomRequest(
-          this.messaging,
-          voiceContracts.sayStop,
-          room.id,
-          (r) => this.stop(entry, r),
-          this.logger,
-        ),
-      );
-    } catch (err) {
-      this.logger.error('attach() | cannot serve speech requests for the room', {
-        roomId: room.id,
-        err: (err as Error).message,
-      });
-    }
+    // Served on `<subject>.<roomId>` only while the room lives here (no queue group): a request for
+    // a room that is live nowhere gets NO_RESPONDERS at once.
+    const direct = { tokens: [room.id], queue: false as const };
+    entry.unserve.push(
+      this.messaging.serve(voiceContracts.say, (r) => this.say(entry, r), direct),
+      this.messaging.serve(voiceContracts.sayStop, (r) => this.stop(entry, r), direct),
+    );
     room.on('closed', () => {
       for (const off of entry.unserve) off();
       playback.close();

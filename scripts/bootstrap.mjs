@@ -28,9 +28,10 @@ const BASE_APT = [
   'ffmpeg',
   'espeak-ng',
   'sox',
-  // Headless browser of the demo page's end-to-end test (playwright-core drives it; no download).
-  'chromium',
 ];
+// Only for tests: the headless browser of the demo page's end-to-end test (playwright-core drives
+// it; no download). Image builds skip it with PARLEY_NO_TEST_PACKAGES=1.
+const TEST_APT = process.env.PARLEY_NO_TEST_PACKAGES === '1' ? [] : ['chromium'];
 // Order matters: native engines before fixtures that may use them.
 const SETUP_ORDER = ['mediasoup-worker', 'whisper', 'whisper-fixture', 'piper-fixture'];
 
@@ -235,7 +236,7 @@ export async function bootstrap({ services = true } = {}) {
 /** Everything but the services: system packages, `npm ci`, native builds, fixtures. */
 async function setup() {
   const mods = await setupModules();
-  ensureApt([...BASE_APT, ...mods.flatMap(({ mod }) => mod.aptPackages ?? [])]);
+  ensureApt([...BASE_APT, ...TEST_APT, ...mods.flatMap(({ mod }) => mod.aptPackages ?? [])]);
   ensureNpm();
   const cacheDir = process.env.PARLEY_CACHE_DIR ?? join(homedir(), '.cache', 'parley');
   mkdirSync(cacheDir, { recursive: true });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sttContracts, ttsContracts, ttsEvents } from '@parley/contracts';
@@ -56,7 +56,8 @@ const SENTENCES = [
   'Let us move to the next item.',
   'I will send the notes after the call.',
 ];
-const SAY = 'Thanks, noted.';
+/** Different text every time: a cached synthesis would not measure TTS. */
+const sayText = (i: number) => `Thanks, noted item ${i + 1}.`;
 
 const silentLogs = new Writable({ write: (_c, _e, cb) => cb() });
 
@@ -113,7 +114,17 @@ async function main(): Promise<void> {
       SIGNALING_TENANT_KEYS: JSON.stringify([TENANT]),
     });
     await service('stt-worker', 'STT_WORKER_HTTP_PORT', {});
-    await service('tts', 'TTS_HTTP_PORT', { REDIS_URL: REDIS, REDIS_KEY_PREFIX: `${run}:tts:` });
+    // The medium-size stand-in voice costs what a real medium Piper voice costs (the tiny test
+    // fixture would flatter TTS); a real voice when PARLEY_PIPER_VOICE is set.
+    const standin = join(process.cwd(), '.parley', 'bench-voices', 'parley-standin-medium.onnx');
+    const voice = process.env['PARLEY_PIPER_VOICE'] ?? (existsSync(standin) ? standin : undefined);
+    await service('tts', 'TTS_HTTP_PORT', {
+      REDIS_URL: REDIS,
+      REDIS_KEY_PREFIX: `${run}:tts:`,
+      TTS_CACHE: 'false',
+      ...(voice ? { PARLEY_PIPER_VOICE: voice } : {}),
+    });
+    const voiceName = voice ? voice.replace(/^.*\//, '').replace(/\.onnx$/, '') : 'fixture';
     await Promise.all(urls.map((u) => waitForHttp(`${u}/ready`, 200, 120_000)));
     messaging.start();
     await messaging.waitUntilConnected();
@@ -155,16 +166,18 @@ async function main(): Promise<void> {
     // Baselines: the realtime lane called directly on the same audio; TTS's own first chunk.
     const sttDirect: number[] = [];
     const ttsDirect: number[] = [];
+    const sttEngine: number[] = [];
     for (let i = 0; i < Math.max(3, Math.min(N, 6)); i++) {
       const u = utterances[i % utterances.length] as (typeof utterances)[number];
       const t0 = performance.now();
-      await messaging.request(sttContracts.realtimeTranscribe, {
+      const res = await messaging.request(sttContracts.realtimeTranscribe, {
         utteranceId: `direct-${run}-${i}`,
         kind: 'final',
         startMs: 0,
         audio: u.pcm.toString('base64'),
       });
       sttDirect.push(performance.now() - t0);
+      sttEngine.push(res.timing.processMs);
       const streamId = `vlb-${run}-${i}`;
       let first = 0;
       const t1 = performance.now();
@@ -175,7 +188,11 @@ async function main(): Promise<void> {
         },
         { tokens: [streamId] },
       );
-      await messaging.request(ttsContracts.synthesize, { streamId, text: SAY });
+      await messaging.request(ttsContracts.synthesize, {
+        streamId,
+        text: sayText(1000 + i),
+        cache: false,
+      });
       unsub();
       ttsDirect.push(first);
     }
@@ -183,6 +200,8 @@ async function main(): Promise<void> {
     // The loop: speak, wait for the final at the listener and the agent's answer.
     const eosToFinal: number[] = [];
     const mouthToEar: number[] = [];
+    const finalToRequest: number[] = [];
+    const sfuFirstPacket: number[] = [];
     let misses = 0;
     await new Promise((r) => setTimeout(r, 1000));
     for (let i = 0; i < N; i++) {
@@ -198,6 +217,9 @@ async function main(): Promise<void> {
         );
         eosToFinal.push(final.at - spoken.endedAt);
         const answer = await listener.s.waitFor('ttsStarted', () => true, 20_000, mark);
+        const a = answer.data as { requestedAt: number; firstPacketAt: number };
+        finalToRequest.push(a.requestedAt - final.at);
+        sfuFirstPacket.push(a.firstPacketAt - a.requestedAt);
         await listener.s.waitFor(
           'ttsEnded',
           (d) => d['requestId'] === answer.data['requestId'],
@@ -217,7 +239,7 @@ async function main(): Promise<void> {
     const ttsFirst: number[] = [];
     for (let i = 0; i < N; i++) {
       const t0 = Date.now();
-      const r = await listener.s.request('say', { text: SAY });
+      const r = await listener.s.request('say', { text: sayText(i) });
       const ended = listener.s.waitFor('ttsEnded', (d) => d['requestId'] === r.requestId, 30_000);
       await ended;
       const heard = firstArrivalAfter(rx, t0);
@@ -234,7 +256,9 @@ async function main(): Promise<void> {
     const m2eP50 = p50(mouthToEar);
     process.stdout.write(
       `voice-loop: ${N} utterances (${misses} missed), eos→final ${eosToFinal.map((v) => v.toFixed(0)).join(' ')} ms; ` +
-        `mouth→ear ${mouthToEar.map((v) => v.toFixed(0)).join(' ')} ms; say→first audio ${ttsFirst.map((v) => v.toFixed(0)).join(' ')} ms\n`,
+        `mouth→ear ${mouthToEar.map((v) => v.toFixed(0)).join(' ')} ms; say→first audio ${ttsFirst.map((v) => v.toFixed(0)).join(' ')} ms\n` +
+        `agent: final→say reaches the SFU p50 ${p50(finalToRequest)} ms, SFU say→first packet p50 ${p50(sfuFirstPacket)} ms; ` +
+        `direct stt calls ${sttDirect.map((v) => v.toFixed(0)).join(' ')} ms (engine ${sttEngine.map((v) => v.toFixed(0)).join(' ')} ms)\n`,
     );
     benchLine('voice-loop', {
       eos_to_final_p50_ms: eosP50,
@@ -249,6 +273,7 @@ async function main(): Promise<void> {
       n: N,
       misses,
       model,
+      voice: voiceName,
       load1: round(loadavg()[0] ?? 0, 2),
     });
   } finally {

@@ -206,6 +206,12 @@ export const TtsSynthesizeRequest = SpeechParams.extend({
     .min(1024)
     .max(4 * 1024 * 1024)
     .optional(),
+  /**
+   * For callers that play as they receive (the SFU): a first sentence longer than this many
+   * characters is spoken as two pieces, cut after its first clause, so the first audio comes
+   * sooner. Default: off (one piece per sentence, as Piper).
+   */
+  firstChunkChars: z.number().int().min(1).max(10_000).optional(),
 }).strict();
 /** Request of `tts.synthesize`. */
 export type TtsSynthesizeRequest = z.infer<typeof TtsSynthesizeRequest>;

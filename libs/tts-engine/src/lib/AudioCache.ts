@@ -60,6 +60,8 @@ export function audioCacheKey(
       params.silenceSamples,
       params.normalize,
       params.unspeakable,
+      // A split first sentence is different audio (absent when off: older keys stay valid).
+      ...(params.firstChunkChars ? [params.firstChunkChars] : []),
     ]),
   );
   h.update('\n');

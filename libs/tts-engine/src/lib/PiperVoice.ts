@@ -64,6 +64,8 @@ export interface ResolvedSynthesisOptions {
   normalize: boolean;
   /** Policy for characters the voice cannot speak. */
   unspeakable: 'error' | 'drop';
+  /** Cut a long first sentence after its first clause (0 or absent = off). */
+  firstChunkChars?: number;
 }
 
 interface PreparedRequest {
@@ -370,6 +372,7 @@ export class PiperVoice {
     checkRange('noiseScale', options.noiseScale, 0, 5);
     checkRange('noiseW', options.noiseW, 0, 5);
     checkRange('sentenceSilenceSeconds', options.sentenceSilenceSeconds, 0, 10);
+    checkRange('firstChunkChars', options.firstChunkChars, 0, 10_000);
     if (
       options.unspeakable !== undefined &&
       options.unspeakable !== 'error' &&
@@ -391,6 +394,7 @@ export class PiperVoice {
       silenceSamples: Math.round((options.sentenceSilenceSeconds ?? 0) * this.sampleRate),
       normalize: options.normalize ?? true,
       unspeakable: options.unspeakable ?? 'error',
+      firstChunkChars: options.sentenceSilenceSeconds ? 0 : (options.firstChunkChars ?? 0),
     };
   }
 
@@ -412,7 +416,11 @@ export class PiperVoice {
     const screened = screenText(text.normalize('NFC'), this.config.espeakVoice, params.unspeakable);
     const sentences: string[] = [];
     const normalized: string[] = [];
-    for (const sentence of splitSentences(screened.text, { maxChars: this.#maxSentenceChars })) {
+    const split = {
+      maxChars: this.#maxSentenceChars,
+      ...(params.firstChunkChars ? { firstMaxChars: params.firstChunkChars } : {}),
+    };
+    for (const sentence of splitSentences(screened.text, split)) {
       // A sentence left with nothing to say (only punctuation) would be a click of silence.
       if (!/[\p{L}\p{N}]/u.test(sentence)) continue;
       sentences.push(sentence);

@@ -1,6 +1,27 @@
 import { splitClauses, splitSentences } from './SentenceSplitter';
 
 describe('splitSentences()', () => {
+  it('firstMaxChars cuts a long first sentence after its first clause, and only the first', () => {
+    const text = 'Thanks, noted item one. Later, the rest stays whole.';
+    expect(splitSentences(text, { firstMaxChars: 16 })).toEqual([
+      'Thanks,',
+      'noted item one.',
+      'Later, the rest stays whole.',
+    ]);
+    // Short enough, no clause within reach, or a clause too early: unchanged.
+    expect(splitSentences('Hello, world.', { firstMaxChars: 16 })).toEqual(['Hello, world.']);
+    expect(splitSentences('No clause in this long sentence.', { firstMaxChars: 16 })).toEqual([
+      'No clause in this long sentence.',
+    ]);
+    expect(splitSentences('Yes, we can do that today.', { firstMaxChars: 16 })).toEqual([
+      'Yes, we can do that today.',
+    ]);
+    expect(splitSentences(text)).toEqual([
+      'Thanks, noted item one.',
+      'Later, the rest stays whole.',
+    ]);
+  });
+
   it('splits at sentence punctuation followed by whitespace, keeping the punctuation', () => {
     expect(splitSentences('Hello there. How are you? I am fine! Great')).toEqual([
       'Hello there.',

@@ -87,6 +87,26 @@ export interface SplitSentencesOptions {
    * Default 400.
    */
   maxChars?: number;
+  /**
+   * Time to first audio: a first sentence longer than this is split at its first clause
+   * boundary (`,` `;` `:` `—` followed by a space, at least 5 characters in), so a stream starts
+   * with a short clause while the rest of the sentence is synthesised. Later sentences stay whole.
+   * Default: off.
+   */
+  firstMaxChars?: number;
+}
+
+/** Splits a long first sentence after its first clause (see `firstMaxChars`). */
+function cutFirstClause(sentence: string, firstMaxChars: number): string[] {
+  if (sentence.length <= firstMaxChars) return [sentence];
+  const clause = /[,;:—–](?=\s)/gu;
+  for (let m = clause.exec(sentence); m; m = clause.exec(sentence)) {
+    const cut = m.index + 1;
+    if (cut < 5) continue;
+    if (cut > firstMaxChars) break;
+    return [sentence.slice(0, cut).trim(), sentence.slice(cut).trim()];
+  }
+  return [sentence];
 }
 
 function tokenBefore(text: string, index: number): string {
@@ -158,10 +178,14 @@ export function splitSentences(text: string, options: SplitSentencesOptions = {}
     }
     sentences.push(paragraph.slice(start));
   }
-  return sentences
+  const out = sentences
     .map((s) => s.replace(/\s+/gu, ' ').trim())
     .filter((s) => s.length > 0)
     .flatMap((s) => (s.length > maxChars ? cutLong(s, maxChars) : [s]));
+  if (options.firstMaxChars !== undefined && out.length > 0) {
+    out.splice(0, 1, ...cutFirstClause(out[0] as string, options.firstMaxChars));
+  }
+  return out;
 }
 
 /** The punctuation Piper keeps as phonemes, from espeak-ng's clause terminators. */

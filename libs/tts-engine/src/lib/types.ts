@@ -22,6 +22,12 @@ export interface SynthesisOptions {
   normalize?: boolean;
   /** What to do with characters the voice cannot speak. Default `error`. */
   unspeakable?: UnspeakablePolicy;
+  /**
+   * Streaming: a first sentence longer than this many characters is spoken as two pieces, cut
+   * after its first clause (`,` `;` `:` `—`), so the first audio comes sooner. Ignored with
+   * sentence silence. Default: off (one piece per sentence, as Piper).
+   */
+  firstChunkChars?: number;
 }
 
 /** One sentence of audio. */

@@ -16,6 +16,9 @@ import { type SpeechParams, type TtsStreamChunk, ttsContracts, ttsEvents } from 
 import type { PcmChunk } from '@parley/media';
 import { MessagingError, type NatsMessaging } from '@parley/messaging';
 
+/** A first sentence longer than this is synthesised as its first clause, then the rest. */
+const FIRST_CHUNK_CHARS = 16;
+
 /** Deadlines of a {@link ttsStream}. */
 export interface TtsStreamOptions {
   /** No audio by then: the stream fails with `TIMEOUT`. */
@@ -120,6 +123,8 @@ export function ttsStream(
           ...(params.voice ? { voice: params.voice } : {}),
           ...(params.speaker !== undefined ? { speaker: params.speaker } : {}),
           ...(params.lengthScale !== undefined ? { lengthScale: params.lengthScale } : {}),
+          // Played as it arrives: a long first sentence starts with its first clause.
+          firstChunkChars: FIRST_CHUNK_CHARS,
         },
         { timeoutMs: options.timeoutMs },
       )

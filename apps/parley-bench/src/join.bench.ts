@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { type Socket, connect as netConnect, createServer } from 'node:net';
 import { mediasoupWorkerBin } from '@parley/testing';
 import { join } from 'node:path';
 import { mintToken } from '@parley/auth';
 import type { WsMethod, WsRequestData, WsResponseData } from '@parley/contracts';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
-import { WebSocket } from 'ws';
+import type { Writable } from 'node:stream';
+import * as wsPackage from 'ws';
 import { benchLine, percentile, round } from './stats';
 
 /**
@@ -16,12 +19,16 @@ import { benchLine, percentile, round } from './stats';
  * it with real werift peer connections and counts as done only when ICE + DTLS completed on both
  * transports. Private nats-server, the shared Redis under a fresh key prefix.
  *
- *   npm run bench -- join [n] [concurrency]
+ * Prints the CPU time per join of each process (signaling, SFU and its mediasoup workers,
+ * nats-server, Redis, the bench client itself) from /proc.
+ *
+ *   npm run bench -- join [n] [concurrency] [dtlsEvery]
  */
 const ROOT = join(__dirname, '..', '..', '..');
 const N = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 50);
 const DTLS_EVERY = Number(process.argv[4] ?? 20);
+const PROFILE_DIR = process.env['PARLEY_BENCH_CPU_PROF'];
 const REDIS = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const TENANT = {
   tenant: 'bench',
@@ -60,7 +67,13 @@ async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
 function service(name: string, env: Record<string, string>): ChildProcess {
   const p = spawn(
     process.execPath,
-    ['-r', '@swc-node/register', join(ROOT, 'apps', name, 'src', 'main.ts')],
+    [
+      // PARLEY_BENCH_CPU_PROF=<dir>: V8 CPU profiles of the services, written when they stop.
+      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
+      '-r',
+      '@swc-node/register',
+      join(ROOT, 'apps', name, 'src', 'main.ts'),
+    ],
     {
       cwd: ROOT,
       env: {
@@ -87,16 +100,84 @@ function stop(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
-/** Minimal protocol client (request/response by id). */
+/** CPU time (user + system) of a process, ms; 0 when it is gone. */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) in clock ticks (USER_HZ = 100 on Linux).
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids whose parent is `ppid` (the SFU's mediasoup workers) or whose command is `comm`. */
+function pidsWhere(test: (ppid: number, comm: string) => boolean): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (test(ppid, comm)) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** The `ws` package's frame parser (exported, but not in its type declarations). */
+const { Receiver } = wsPackage as unknown as {
+  Receiver: new (opts: { isServer: boolean; maxPayload: number }) => Writable;
+};
+const maskPool = Buffer.alloc(4096);
+let maskOffset = maskPool.length;
+
+/** A masked client frame (RFC 6455 5.2): text, or close with a status code. */
+function clientFrame(opcode: 1 | 8, payload: Buffer): Buffer {
+  const len = payload.length;
+  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
+  const out = Buffer.allocUnsafe(2 + ext + 4 + len);
+  out[0] = 0x80 | opcode;
+  out[1] = 0x80 | (ext === 0 ? len : ext === 2 ? 126 : 127);
+  if (ext === 2) out.writeUInt16BE(len, 2);
+  else if (ext === 8) out.writeBigUInt64BE(BigInt(len), 2);
+  if (maskOffset + 4 > maskPool.length) {
+    randomFillSync(maskPool);
+    maskOffset = 0;
+  }
+  const m = 2 + ext;
+  maskPool.copy(out, m, maskOffset, maskOffset + 4);
+  maskOffset += 4;
+  for (let k = 0; k < len; k++)
+    out[m + 4 + k] = (payload[k] as number) ^ (out[m + (k & 3)] as number);
+  return out;
+}
+
+/**
+ * Minimal protocol client (request/response by id) on a bare TCP socket: the RFC 6455 handshake
+ * written by hand (the `http` client machinery costs the bench more CPU than a browser's native
+ * stack would), masked frames out, the `ws` package's frame parser in.
+ */
 class Conn {
   private id = 1;
+  private closed = false;
   private readonly pending = new Map<
     number,
     { resolve: (d: unknown) => void; reject: (e: Error) => void }
   >();
 
-  private constructor(private readonly ws: WebSocket) {
-    ws.on('message', (b: Buffer) => {
+  private constructor(
+    private readonly socket: Socket,
+    head: Buffer,
+  ) {
+    const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20 });
+    receiver.on('message', (b: Buffer) => {
       const m = JSON.parse(b.toString('utf8')) as {
         type: string;
         id?: number;
@@ -110,31 +191,79 @@ class Conn {
       if (m.ok) p?.resolve(m.data);
       else p?.reject(new Error(`${m.error?.code}: ${m.error?.message}`));
     });
-    ws.on('close', () => {
-      for (const p of this.pending.values()) p.reject(new Error('closed'));
-      this.pending.clear();
+    receiver.on('conclude', (code: number, reason: Buffer) => {
+      this.fail(new Error(`closed ${code} ${reason.toString()}`));
+      this.close(code === 1005 ? 1000 : code);
     });
+    receiver.on('error', (err: Error) => {
+      this.fail(err);
+      socket.destroy();
+    });
+    socket.on('data', (d: Buffer) => receiver.write(d));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail(new Error('closed')));
+    if (head.length) receiver.write(head);
   }
 
-  static open(url: string): Promise<Conn> {
-    const ws = new WebSocket(url);
+  static open(host: string, port: number, path: string): Promise<Conn> {
+    const key = randomBytes(16).toString('base64');
+    const accept = createHash('sha1')
+      .update(key + WS_GUID)
+      .digest('base64');
+    const socket = netConnect({ host, port });
+    socket.setNoDelay(true);
     return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Conn(ws)));
-      ws.once('error', reject);
-      ws.once('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
+      let buf: Buffer = Buffer.alloc(0);
+      const onData = (d: Buffer) => {
+        buf = buf.length ? Buffer.concat([buf, d]) : d;
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        socket.off('data', onData);
+        socket.off('error', reject);
+        const head = buf.subarray(0, end).toString('latin1');
+        if (
+          !/^HTTP\/1\.1 101 /.test(head) ||
+          /\r\nsec-websocket-accept: *(\S+)/i.exec(head)?.[1] !== accept
+        ) {
+          socket.destroy();
+          reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
+          return;
+        }
+        resolve(new Conn(socket, buf.subarray(end + 4)));
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+      socket.once('connect', () =>
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\n` +
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        ),
+      );
     });
   }
 
   request<M extends WsMethod>(method: M, data: WsRequestData<M>): Promise<WsResponseData<M>> {
+    if (this.closed) return Promise.reject(new Error('closed'));
     const id = this.id++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
-      this.ws.send(JSON.stringify({ type: 'request', id, method, data }));
+      const json = JSON.stringify({ type: 'request', id, method, data });
+      this.socket.write(clientFrame(1, Buffer.from(json)));
     });
   }
 
-  close(): void {
-    this.ws.close();
+  private fail(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** Sends a close frame (or answers the server's) and ends the TCP connection. */
+  close(code = 1000): void {
+    if (this.closed) return;
+    this.closed = true;
+    const payload = Buffer.alloc(2);
+    payload.writeUInt16BE(code);
+    this.socket.end(clientFrame(8, payload));
   }
 }
 
@@ -199,6 +328,10 @@ function dtlsOf(sdp: string) {
 function pcNew(): RTCPeerConnection {
   return new RTCPeerConnection({
     iceServers: [],
+    // Loopback only (the SFU announces 127.0.0.1): no candidates, sockets and checks on the
+    // machine's other interfaces that could never pair with it.
+    iceUseIpv4: false,
+    iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
     codecs: {
       audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
@@ -257,11 +390,22 @@ async function realDtls(c: Conn, send: Transport, recv: Transport): Promise<() =
   };
 }
 
-async function oneJoin(wsUrl: string, i: number, dtls: boolean): Promise<number> {
+/** A participant token, as the tenant's back end mints it before the client connects. */
+async function tokenFor(i: number): Promise<string> {
+  return (await mintToken({ ...TENANT, identity: `user-${i}`, room: `bench-${i % 50}` })).token;
+}
+
+/** Where the signaling WebSocket listens. */
+interface WsTarget {
+  host: string;
+  port: number;
+  path: string;
+}
+
+async function oneJoin(ws: WsTarget, i: number, dtls: boolean, token: string): Promise<number> {
   const identity = `user-${i}`;
-  const { token } = await mintToken({ ...TENANT, identity, room: `bench-${i % 50}` });
   const t0 = performance.now();
-  const c = await Conn.open(`${wsUrl}?token=${token}`);
+  const c = await Conn.open(ws.host, ws.port, `${ws.path}?token=${token}`);
   let cleanup: (() => void) | undefined;
   try {
     await c.request('join', { displayName: identity });
@@ -287,10 +431,12 @@ async function oneJoin(wsUrl: string, i: number, dtls: boolean): Promise<number>
 
 async function main(): Promise<void> {
   const run = Date.now().toString(36);
-  const natsPort = await freePort();
-  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], {
-    stdio: 'ignore',
-  });
+  const [natsPort, natsMonitorPort] = [await freePort(), await freePort()];
+  const nats = spawn(
+    'nats-server',
+    ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(natsMonitorPort)],
+    { stdio: 'ignore' },
+  );
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const [sfuPort, sigPort] = [await freePort(), await freePort()];
   let sfu: ChildProcess | undefined;
@@ -321,20 +467,48 @@ async function main(): Promise<void> {
       waitReady(`http://127.0.0.1:${sfuPort}/ready`),
       waitReady(`http://127.0.0.1:${sigPort}/ready`),
     ]);
-    const wsUrl = `ws://127.0.0.1:${sigPort}/v1/ws`;
-    for (let i = 0; i < 20; i++) await oneJoin(wsUrl, 1_000_000 + i, i % 5 === 0);
+    const wsUrl: WsTarget = { host: '127.0.0.1', port: sigPort, path: '/v1/ws' };
+    for (let i = 0; i < 20; i++)
+      await oneJoin(wsUrl, 1_000_000 + i, i % 5 === 0, await tokenFor(1_000_000 + i));
+    // Tokens come from the tenant's back end before a client connects: minted up front, so the
+    // bench client's own signing does not compete with the servers for the CPU during the run.
+    const tokens: string[] = [];
+    for (let i = 0; i < N; i++) tokens.push(await tokenFor(i));
 
     const all: number[] = [];
     const dtls: number[] = [];
     const errors = new Map<string, number>();
     let next = 0;
+    const workers = pidsWhere((ppid) => ppid === sfu?.pid);
+    const redis = pidsWhere((_, comm) => comm === 'redis-server');
+    const cpu = () => {
+      const self = process.cpuUsage();
+      return {
+        signaling: cpuMs(sig?.pid),
+        sfu: cpuMs(sfu?.pid),
+        workers: workers.reduce((a, p) => a + cpuMs(p), 0),
+        nats: cpuMs(nats.pid),
+        redis: redis.reduce((a, p) => a + cpuMs(p), 0),
+        bench: (self.user + self.system) / 1000,
+      };
+    };
+    // Messages through nats-server and commands run by Redis per join (Redis is shared: other
+    // clients' commands count too), for the CPU figures above.
+    const natsMsgs = async () => {
+      const v = (await (await fetch(`http://127.0.0.1:${natsMonitorPort}/varz`)).json()) as {
+        in_msgs: number;
+      };
+      return v.in_msgs;
+    };
+    const msgs0 = await natsMsgs();
+    const cpu0 = cpu();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         for (let i = next++; i < N; i = next++) {
           const real = DTLS_EVERY > 0 && i % DTLS_EVERY === 0;
           try {
-            const ms = await oneJoin(wsUrl, i, real);
+            const ms = await oneJoin(wsUrl, i, real, tokens[i] as string);
             all.push(ms);
             if (real) dtls.push(ms);
           } catch (err) {
@@ -347,6 +521,14 @@ async function main(): Promise<void> {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpu1 = cpu();
+    const perJoin = Object.fromEntries(
+      Object.entries(cpu1).map(([k, v]) => [k, round((v - cpu0[k as keyof typeof cpu0]) / N, 2)]),
+    );
+    const natsPerJoin = round(((await natsMsgs()) - msgs0) / N, 1);
+    process.stdout.write(
+      `cpu ms per join: ${JSON.stringify(perJoin)} (redis is shared); NATS messages per join: ${natsPerJoin}\n`,
+    );
     if (process.stdout.isTTY) process.stdout.write('\n');
     if (errors.size)
       process.stdout.write(`errors: ${JSON.stringify(Object.fromEntries(errors))}\n`);
@@ -363,6 +545,9 @@ async function main(): Promise<void> {
       dtls_n: dtls.length,
       dtls_p95_ms: round(percentile(dtls, 95), 1),
       concurrency: CONCURRENCY,
+      cpu_sig_ms: perJoin['signaling'] ?? 0,
+      cpu_sfu_ms: round((perJoin['sfu'] ?? 0) + (perJoin['workers'] ?? 0), 2),
+      cpu_bench_ms: perJoin['bench'] ?? 0,
     });
   } finally {
     await stop(sig);

@@ -200,6 +200,59 @@ describe('signaling protocol against a fake SFU', () => {
     expect(l2.join.grants.publish).toBe(false);
   });
 
+  it('a join into a placed room gets its transports with the room open (one SFU call), as its grants allow; a refused one leaves no SFU peer', async () => {
+    const r = room();
+    await join(TENANTS.acme, 'alice', r);
+    const since = (n: number, subject: string) =>
+      sfu.calls.slice(n).filter((x) => x.subject === subject);
+    let mark = sfu.calls.length;
+    const b = await join(TENANTS.acme, 'bob', r);
+    expect(since(mark, 'sfu.room.open').map((x) => x.payload)).toEqual([
+      expect.objectContaining({ peer: { peerId: b.join.peerId, transports: ['send', 'recv'] } }),
+    ]);
+    const send = await b.client.request('createTransport', { direction: 'send' });
+    const recv = await b.client.request('createTransport', { direction: 'recv' });
+    expect(send).toMatchObject({ direction: 'send', dtlsParameters: { role: 'auto' } });
+    expect(recv.transportId).not.toBe(send.transportId);
+    expect(since(mark, 'sfu.transport.create')).toEqual([]);
+    for (const t of [send, recv]) {
+      await b.client.request('connectTransport', {
+        transportId: t.transportId,
+        dtlsParameters: DTLS,
+      });
+    }
+    // Only the first of each direction was prepared.
+    await b.client.request('createTransport', { direction: 'recv' });
+    expect(since(mark, 'sfu.transport.create')).toHaveLength(1);
+
+    mark = sfu.calls.length;
+    const l = await join(TENANTS.acme, 'lena', r, { role: 'listener' });
+    expect(since(mark, 'sfu.room.open').map((x) => x.payload)).toEqual([
+      expect.objectContaining({ peer: { peerId: l.join.peerId, transports: ['recv'] } }),
+    ]);
+
+    const full = room();
+    const res = await fetch(`${sig.url}/v1/rooms`, {
+      method: 'POST',
+      headers: { authorization: basicAuth(TENANTS.acme), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: full, maxParticipants: 1 }),
+    });
+    expect(res.status).toBe(201);
+    await join(TENANTS.acme, 'first', full);
+    mark = sfu.calls.length;
+    const c = client(sig, await tokenFor(TENANTS.acme, 'second', full));
+    clients.push(c);
+    await c.connect();
+    await expectError(c.join(), 'ROOM_FULL');
+    const refused = (since(mark, 'sfu.room.open')[0]?.payload as { peer: { peerId: string } }).peer
+      .peerId;
+    await eventually(() =>
+      since(mark, 'sfu.peer.close').some(
+        (x) => (x.payload as { peerId: string }).peerId === refused,
+      ),
+    );
+  });
+
   it('nothing crosses tenants: same room name, separate rooms, and REST cannot reach the other tenant', async () => {
     const r = room();
     const a = await join(TENANTS.acme, 'alice', r);

@@ -123,6 +123,31 @@ export class FakeSfu {
     return p;
   }
 
+  private createTransport(roomId: string, peerId: string, direction: 'send' | 'recv') {
+    const p = this.peer(roomId, peerId, true);
+    const transportId = randomUUID();
+    p.transports.set(transportId, direction);
+    return {
+      transportId,
+      iceParameters: {
+        usernameFragment: randomUUID().slice(0, 8),
+        password: randomUUID(),
+        iceLite: true,
+      },
+      iceCandidates: [
+        {
+          foundation: 'udpcandidate',
+          priority: 1076302079,
+          address: '127.0.0.1',
+          port: 40000,
+          protocol: 'udp',
+          type: 'host',
+        },
+      ],
+      dtlsParameters: { role: 'auto', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] },
+    };
+  }
+
   private findProducer(
     roomId: string,
     producerId: string,
@@ -142,11 +167,20 @@ export class FakeSfu {
       (r) => {
         const created = !this.rooms.has(r.roomId);
         if (created) this.rooms.set(r.roomId, new Map());
+        const peer = r.peer;
         return {
           roomId: r.roomId,
           nodeId: this.nodeId,
           rtpCapabilities: FAKE_RTP_CAPABILITIES,
           created,
+          ...(peer
+            ? {
+                transports: peer.transports.map((direction) => ({
+                  direction,
+                  ...this.createTransport(r.roomId, peer.peerId, direction),
+                })),
+              }
+            : {}),
         };
       },
       true,
@@ -165,30 +199,7 @@ export class FakeSfu {
         consumers: 0,
       };
     });
-    this.serve(c.transportCreate, (r) => {
-      const p = this.peer(r.roomId, r.peerId, true);
-      const transportId = randomUUID();
-      p.transports.set(transportId, r.direction);
-      return {
-        transportId,
-        iceParameters: {
-          usernameFragment: randomUUID().slice(0, 8),
-          password: randomUUID(),
-          iceLite: true,
-        },
-        iceCandidates: [
-          {
-            foundation: 'udpcandidate',
-            priority: 1076302079,
-            address: '127.0.0.1',
-            port: 40000,
-            protocol: 'udp',
-            type: 'host',
-          },
-        ],
-        dtlsParameters: { role: 'auto', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] },
-      };
-    });
+    this.serve(c.transportCreate, (r) => this.createTransport(r.roomId, r.peerId, r.direction));
     this.serve(c.transportConnect, (r) => {
       if (!this.peer(r.roomId, r.peerId).transports.has(r.transportId)) throw notFound('transport');
       return ok;

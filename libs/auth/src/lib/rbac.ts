@@ -24,11 +24,16 @@ export function principalId(p: Principal): string {
  * token says.
  */
 export function assertGrant(role: Role, grants: Grants, action: Action): void {
-  const roleAllows =
-    action === 'publish' ? role !== 'listener' : action === 'admin' ? role === 'admin' : true;
-  if (!roleAllows || !grants[action]) {
+  if (!hasGrant(role, grants, action)) {
     throw new AuthError('FORBIDDEN', `${role} without the ${action} grant may not do this`);
   }
+}
+
+/** Whether the grants, under the role's ceiling, allow the action (see {@link assertGrant}). */
+export function hasGrant(role: Role, grants: Grants, action: Action): boolean {
+  const roleAllows =
+    action === 'publish' ? role !== 'listener' : action === 'admin' ? role === 'admin' : true;
+  return roleAllows && grants[action];
 }
 
 /**

@@ -111,6 +111,49 @@ describe('mintToken() and TokenVerifier', () => {
     expect(await code(verifier.verify(`${header}.${body}.`))).toBe('TOKEN_MALFORMED');
   });
 
+  it('verify() refuses what jose refuses: crit headers, garbled segments, bad claim types, missing sub', async () => {
+    const { createHmac } = await import('node:crypto');
+    const sign = (header: object, payload: unknown, secret = acme.apiSecret): string => {
+      const h = Buffer.from(JSON.stringify(header)).toString('base64url');
+      const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      const s = createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url');
+      return `${h}.${p}.${s}`;
+    };
+    const nowS = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: acme.apiKey,
+      sub: 'x',
+      tenant: 'acme',
+      room: 'r',
+      role: 'member',
+      grants: { join: true, publish: true, subscribe: true, admin: false },
+      exp: nowS + 60,
+    };
+    expect((await verifier.verify(sign({ alg: 'HS256', typ: 'JWT' }, claims))).identity).toBe('x');
+    expect(await code(verifier.verify(sign({ alg: 'HS256', crit: ['exp'] }, claims)))).toBe(
+      'TOKEN_MALFORMED',
+    );
+    expect(await code(verifier.verify(sign({ alg: 'HS512' }, claims)))).toBe('TOKEN_MALFORMED');
+    expect(await code(verifier.verify(sign({ alg: 'HS256' }, [claims])))).toBe('TOKEN_MALFORMED');
+    expect(await code(verifier.verify('e30.!!!.abc'))).toBe('TOKEN_MALFORMED');
+    expect(await code(verifier.verify(sign({ alg: 'HS256' }, { ...claims, exp: 'soon' })))).toBe(
+      'TOKEN_INVALID_CLAIMS',
+    );
+    expect(await code(verifier.verify(sign({ alg: 'HS256' }, { ...claims, sub: undefined })))).toBe(
+      'TOKEN_INVALID_CLAIMS',
+    );
+    expect(await code(verifier.verify(sign({ alg: 'HS256' }, { ...claims, iss: undefined })))).toBe(
+      'TOKEN_INVALID_CLAIMS',
+    );
+    const good = sign({ alg: 'HS256' }, claims);
+    expect(await code(verifier.verify(`${good.slice(0, -4)}`))).toBe('TOKEN_BAD_SIGNATURE');
+    expect(await code(verifier.verify(`${good}=`))).toBe('TOKEN_BAD_SIGNATURE');
+    expect(await code(verifier.verify(good.replace(/\.[^.]*$/, '.')))).toBe('TOKEN_BAD_SIGNATURE');
+    expect(() =>
+      verifier.verifySync(sign({ alg: 'HS256' }, { ...claims, exp: nowS - 10 })),
+    ).toThrow('token expired');
+  });
+
   it('a listener token never gets publish or admin, whatever its grants say', async () => {
     expect(effectiveGrants('listener', { publish: true, admin: true })).toEqual({
       join: true,

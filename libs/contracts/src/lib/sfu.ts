@@ -191,7 +191,7 @@ export const sfuContracts = {
     response: SfuRoomOpenResponse,
     timeoutMs: 5000,
     description:
-      'Open (or find) a room: router on the least-loaded worker; returns its RTP capabilities and hosting node.',
+      'Open (or find) a room: router on the least-loaded worker; returns its RTP capabilities and hosting node. With `peer`, also joins that peer and creates its transports (the join path in one request).',
   }),
   roomClose: defineRequest({
     subject: 'sfu.room.close',

@@ -11,6 +11,7 @@ import type { NatsMessaging } from '@parley/messaging';
 import type { Logger, Metrics } from '@parley/observability';
 import { LOGGER, MESSAGING, METRICS, SERVICE_INFO, type ServiceInfo } from '@parley/runtime';
 import { Gauge } from 'prom-client';
+import { NatsBatch } from './nats-batch';
 import type { PeerLink } from './peer-link';
 import { nodeToken } from './settings';
 import { StateStore } from './state.store';
@@ -44,6 +45,7 @@ export class Hub implements OnModuleInit {
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
     @Inject(METRICS) metrics: Metrics,
     @Inject(StateStore) private readonly store: StateStore,
+    @Inject(NatsBatch) private readonly batch: NatsBatch,
   ) {
     this.connections = new Gauge({
       name: 'parley_signaling_connections',
@@ -200,17 +202,20 @@ export class Hub implements OnModuleInit {
 
   // ---- cross-node ------------------------------------------------------------------------
 
-  /** Tells every signaling node serving the room (this one included). */
+  /**
+   * Tells every signaling node serving the room (this one included), in the next NATS batch
+   * (in order with the SFU calls issued before it).
+   */
   publish(e: RoomChangedEvent): void {
-    try {
-      this.messaging.publish(signalingEvents.roomChanged, e, { tokens: [e.roomId] });
-    } catch (err) {
-      this.logger.warn('publish() | room change not sent', {
-        roomId: e.roomId,
-        kind: e.kind,
-        err: (err as Error).message,
-      });
-    }
+    this.batch.fire(
+      () => this.messaging.publish(signalingEvents.roomChanged, e, { tokens: [e.roomId] }),
+      (err) =>
+        this.logger.warn('publish() | room change not sent', {
+          roomId: e.roomId,
+          kind: e.kind,
+          err: (err as Error).message,
+        }),
+    );
   }
 
   /** Sends a command to the node holding a peer's socket. */

@@ -1,5 +1,11 @@
 import type { TokenClaims } from '@parley/auth';
-import type { Grants, Role, WsNotificationData, WsNotificationMethod } from '@parley/contracts';
+import type {
+  Grants,
+  Role,
+  WsNotificationData,
+  WsNotificationMethod,
+  WsResponseData,
+} from '@parley/contracts';
 
 /** The joined state of one connection, mirrored in Redis by its session. */
 export interface LiveSession {
@@ -18,6 +24,11 @@ export interface LiveSession {
   sfuNode: string;
   emptyTimeoutS: number;
   transports: Map<string, 'send' | 'recv'>;
+  /**
+   * Transports the SFU created with the join (`sfu.room.open` with the peer), handed out by the
+   * first `createTransport` of each direction instead of another SFU round trip.
+   */
+  prepared?: Map<'send' | 'recv', Omit<WsResponseData<'createTransport'>, 'direction'>>;
   /** producerId -> kind */
   producers: Map<string, string>;
   /** consumerId -> producerId */

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { assertGrant } from '@parley/auth';
+import { assertGrant, hasGrant } from '@parley/auth';
 import {
   type LeaveReason,
   type PeerInfo,
   type ProducerInfo,
+  type ResponseOf,
   type RoomOptions,
   type WsRequestData,
   type WsResponseData,
@@ -15,6 +15,7 @@ import type { Logger } from '@parley/observability';
 import { LOGGER, SERVICE_INFO, type ServiceInfo } from '@parley/runtime';
 import { SignalingError } from './errors';
 import { Hub } from './hub.service';
+import { randomId } from './ids';
 import type { LiveSession, PeerLink } from './peer-link';
 import { SETTINGS, type SignalingSettings, nodeToken } from './settings';
 import { SfuClient } from './sfu.client';
@@ -108,7 +109,8 @@ export class PeerService {
     roomId: string,
   ): Promise<WsResponseData<'join'>> {
     const c = link.claims;
-    let room = await this.store.getRoom(roomId);
+    const { room: found, existing } = await this.store.joinRead(roomId, c.identity);
+    let room = found;
     if (!room) {
       if (!this.settings.config.SIGNALING_AUTO_CREATE_ROOMS) {
         throw new SignalingError('ROOM_NOT_FOUND', `room ${c.room} does not exist`);
@@ -123,12 +125,11 @@ export class PeerService {
       room = await this.store.requireRoom(roomId, c.room);
     }
     // One connection per identity and room (LiveKit's rule): a new device replaces the old one.
-    const existing = await this.store.participantByIdentity(roomId, c.identity);
     if (existing) await this.removeSession(existing.sessionId, 'replaced', existing, roomId);
 
     const now = Date.now();
-    const peerId = `p${randomBytes(9).toString('base64url')}`;
-    const sessionId = randomBytes(18).toString('base64url');
+    const peerId = `p${randomId(9)}`;
+    const sessionId = randomId(18);
     const displayName = data.displayName ?? c.name;
     const participant: ParticipantRecord = {
       peerId,
@@ -139,11 +140,24 @@ export class PeerService {
       joinedAt: now,
     };
     // Admission and placement are independent: one round trip each, in parallel. A refused
-    // admission leaves at most an idle router behind, which the SFU closes on its own.
+    // admission leaves at most an idle router behind, which the SFU closes on its own. Placement
+    // on the room's known node also joins the peer there with the transports its grants allow
+    // (created now, handed out by `createTransport`).
+    const directions: Array<'send' | 'recv'> = [];
+    if (hasGrant(c.role, c.grants, 'publish')) directions.push('send');
+    if (hasGrant(c.role, c.grants, 'subscribe')) directions.push('recv');
     const [admission, placement] = await Promise.allSettled([
       this.store.admit(roomId, participant, room.options.maxParticipants),
-      this.placeRoom(room),
+      this.placeRoom(room, directions.length ? { peerId, transports: directions } : undefined),
     ]);
+    if (admission.status !== 'fulfilled' || admission.value !== 'ok') {
+      // The peer may exist at the SFU already (placement with the peer): close it.
+      if (placement.status === 'fulfilled' && placement.value.transports) {
+        void this.sfu
+          .call(sfuContracts.peerClose, { roomId, peerId }, placement.value.nodeId)
+          .catch(() => undefined);
+      }
+    }
     if (admission.status === 'rejected') throw admission.reason;
     const admitted = admission.value;
     if (admitted === 'full') {
@@ -180,28 +194,31 @@ export class PeerService {
       if (placement.status === 'rejected') throw placement.reason;
       const placed = placement.value;
       live.sfuNode = placed.nodeId;
+      if (placed.transports?.length) {
+        live.prepared = new Map(placed.transports.map(({ direction, ...t }) => [direction, t]));
+      }
       link.session = live;
       this.hub.attach(link);
       attached = true;
-      const [, snap] = await Promise.all([
-        this.store.createSession({
-          ...live,
-          owner: this.node,
-          state: 'connected',
-          createdAt: now,
-          joinedAt: now,
-        }),
-        this.store.roomSnapshot(roomId),
-      ]);
+      const snap = await this.store.startSession({
+        ...live,
+        owner: this.node,
+        state: 'connected',
+        createdAt: now,
+        joinedAt: now,
+      });
       const producers = snap.producers.filter((p) => p.peerId !== peerId);
       this.hub.seed(roomId, producers);
       this.hub.publish({ kind: 'peerJoined', roomId, peer: peerInfo(participant) });
-      this.logger.info('join() | peer joined', {
-        roomId,
-        peerId,
-        identity: c.identity,
-        sfuNode: placed.nodeId,
-      });
+      // winston formats a line before its transport drops it: skip the work when info is off.
+      if (this.logger.isInfoEnabled()) {
+        this.logger.info('join() | peer joined', {
+          roomId,
+          peerId,
+          identity: c.identity,
+          sfuNode: placed.nodeId,
+        });
+      }
       return {
         sessionId,
         peerId,
@@ -350,11 +367,18 @@ export class PeerService {
    */
   async placeRoom(
     room: RoomRecord,
-  ): Promise<{ nodeId: string; rtpCapabilities: Record<string, unknown> }> {
+    peer?: { peerId: string; transports: Array<'send' | 'recv'> },
+  ): Promise<ResponseOf<typeof sfuContracts.roomOpen>> {
     const req = { roomId: room.roomId, options: this.sfuRoomOptions(room) };
     if (room.sfuNode) {
       try {
-        return await this.sfu.call(sfuContracts.roomOpen, req, room.sfuNode);
+        // Only the node known to host the room gets the peer: a placement race elsewhere must
+        // not leave transports on a node that loses it.
+        return await this.sfu.call(
+          sfuContracts.roomOpen,
+          peer ? { ...req, peer } : req,
+          room.sfuNode,
+        );
       } catch (err) {
         if (!SfuClient.nodeGone(err)) throw err;
         this.logger.warn('placeRoom() | SFU node gone, placing the room again', {
@@ -403,11 +427,15 @@ export class PeerService {
     if (s.transports.size >= PEER_LIMITS.transports) {
       throw new SignalingError('CONFLICT', `at most ${PEER_LIMITS.transports} transports per peer`);
     }
-    const r = await this.sfu.call(
-      sfuContracts.transportCreate,
-      { roomId: s.roomId, peerId: s.peerId, direction: data.direction },
-      s.sfuNode,
-    );
+    const prepared = s.prepared?.get(data.direction);
+    if (prepared) s.prepared?.delete(data.direction);
+    const r =
+      prepared ??
+      (await this.sfu.call(
+        sfuContracts.transportCreate,
+        { roomId: s.roomId, peerId: s.peerId, direction: data.direction },
+        s.sfuNode,
+      ));
     await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
       this.sfu.call(
         sfuContracts.transportClose,
@@ -737,8 +765,14 @@ export class PeerService {
     const emptyTimeoutS =
       s.emptyTimeoutS ?? (await this.store.getRoom(s.roomId))?.options.emptyTimeoutS ?? 0;
     const [r] = await Promise.all([
-      this.store.removePeer(s.roomId, s.peerId, s.identity, emptyTimeoutS),
-      this.store.deleteSession(s.sessionId, s.owner),
+      this.store.removePeerAndSession(
+        s.roomId,
+        s.peerId,
+        s.identity,
+        emptyTimeoutS,
+        s.sessionId,
+        s.owner,
+      ),
       closeAtSfu,
     ]);
     for (const producerId of r.producers) {
@@ -747,7 +781,9 @@ export class PeerService {
     if (r.wasPresent && !opts.silent) {
       this.hub.publish({ kind: 'peerLeft', roomId: s.roomId, peerId: s.peerId, reason });
     }
-    this.logger.info('finish() | peer left', { roomId: s.roomId, peerId: s.peerId, reason });
+    if (this.logger.isInfoEnabled()) {
+      this.logger.info('finish() | peer left', { roomId: s.roomId, peerId: s.peerId, reason });
+    }
   }
 
   /**

@@ -4,6 +4,7 @@ import { MessagingError, type NatsMessaging } from '@parley/messaging';
 import type { Logger } from '@parley/observability';
 import { LOGGER, MESSAGING } from '@parley/runtime';
 import { SignalingError } from './errors';
+import { NatsBatch } from './nats-batch';
 import { SETTINGS, type SignalingSettings } from './settings';
 
 // SFU-side codes that mean "the SFU cannot serve now", not "your request is wrong".
@@ -23,24 +24,29 @@ export class SfuClient {
     @Inject(MESSAGING) private readonly messaging: NatsMessaging,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SETTINGS) settings: SignalingSettings,
+    @Inject(NatsBatch) private readonly batch: NatsBatch,
   ) {
     this.timeoutMs = settings.config.SIGNALING_SFU_TIMEOUT_MS;
   }
 
-  /** Calls one SFU contract on a node (`nodeId` undefined: any node, queue group). */
-  async call<C extends RequestContract>(
+  /**
+   * Calls one SFU contract on a node (`nodeId` undefined: any node, queue group). Calls issued in
+   * one event-loop turn leave in one NATS write ({@link NatsBatch}).
+   */
+  call<C extends RequestContract>(
     contract: C,
     payload: RequestOf<C>,
     nodeId: string | undefined,
   ): Promise<ResponseOf<C>> {
-    try {
-      return await this.messaging.request(contract, payload, {
-        timeoutMs: Math.min(this.timeoutMs, contract.timeoutMs),
-        ...(nodeId ? { tokens: [nodeId] } : {}),
+    const opts = {
+      timeoutMs: Math.min(this.timeoutMs, contract.timeoutMs),
+      ...(nodeId ? { tokens: [nodeId] } : {}),
+    };
+    return this.batch
+      .run(() => this.messaging.request(contract, payload, opts))
+      .catch((err: unknown) => {
+        throw this.mapError(err, contract.subject, nodeId);
       });
-    } catch (err) {
-      throw this.mapError(err, contract.subject, nodeId);
-    }
   }
 
   /** Whether an error means the node itself is gone (the room must be placed elsewhere). */

@@ -148,6 +148,49 @@ out[2] = left
 if left == 0 and redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
 return out`,
   },
+  // sigRemovePeer, then the session deleted and unindexed, in one command.
+  // KEYS: peers, ident, prod, empty, room, sess, nodeSess, grace.
+  // ARGV: peerId, identity, roomId, emptyDeadline, sid. Returns as sigRemovePeer.
+  sigRemovePeerSession: {
+    keys: 8,
+    lua: `
+local was = redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+local out = {was, 0}
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local ok, p = pcall(cjson.decode, all[i + 1])
+  if ok and p['peerId'] == ARGV[1] then
+    redis.call('HDEL', KEYS[3], all[i])
+    table.insert(out, all[i])
+  end
+end
+local left = redis.call('HLEN', KEYS[1])
+out[2] = left
+if left == 0 and redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+redis.call('DEL', KEYS[6])
+redis.call('SREM', KEYS[7], ARGV[5])
+redis.call('ZREM', KEYS[8], ARGV[5])
+return out`,
+  },
+  // KEYS: room, ident, peers. ARGV: identity. {room hash (flat), participant JSON of the identity}.
+  sigJoinRead: {
+    keys: 3,
+    lua: `
+local p = redis.call('HGET', KEYS[2], ARGV[1])
+local part = false
+if p then part = redis.call('HGET', KEYS[3], p) end
+return {redis.call('HGETALL', KEYS[1]), part}`,
+  },
+  // A new session stored and indexed, then the room's presence and producers, in one command.
+  // KEYS: sess, nodeSess, peers, prod. ARGV: sid, then field/value pairs.
+  sigSessionStart: {
+    keys: 4,
+    lua: `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return {redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}`,
+  },
   // KEYS: sess, grace, nodeSess(new). ARGV: sid, node. Returns {epoch, prevOwner, prevState} or nil.
   sigSessionClaim: {
     keys: 3,
@@ -194,6 +237,11 @@ redis.call('HSET', KEYS[1], 'state', 'leaving')
 redis.call('PEXPIRE', KEYS[1], 60000)
 return 1`,
   },
+  // KEYS: peers, prod. Presence and producers of a room: {peers flat hash, producers flat hash}.
+  sigSnapshot: {
+    keys: 2,
+    lua: `return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}`,
+  },
   // KEYS: empty, peers, room, rooms. ARGV: roomId, now, name. Claims an expired empty room.
   sigClaimEmpty: {
     keys: 4,
@@ -209,6 +257,46 @@ return 1`,
 } as const;
 
 type Cmd = (...args: Array<string | number>) => Promise<unknown>;
+
+/** HSET field/value arguments of a new session. */
+function sessionFields(s: SessionRecord): string[] {
+  return [
+    'tenant',
+    s.tenant,
+    'room',
+    s.room,
+    'roomId',
+    s.roomId,
+    'identity',
+    s.identity,
+    'peerId',
+    s.peerId,
+    'role',
+    s.role,
+    ...(s.displayName ? ['displayName', s.displayName] : []),
+    'sfuNode',
+    s.sfuNode,
+    'owner',
+    s.owner,
+    'epoch',
+    String(s.epoch),
+    'state',
+    s.state,
+    'muted',
+    '0',
+    'createdAt',
+    String(s.createdAt),
+    'joinedAt',
+    String(s.joinedAt),
+  ];
+}
+
+/** The JSON values of a flat HGETALL reply (`[field, value, field, value, ...]`). */
+function flatValues<T>(flat: string[]): T[] {
+  const out: T[] = [];
+  for (let i = 1; i < flat.length; i += 2) out.push(JSON.parse(flat[i] as string) as T);
+  return out;
+}
 
 function parseRoom(roomId: string, h: Record<string, string>): RoomRecord | undefined {
   if (!h['tenant'] || !h['name']) return undefined;
@@ -268,9 +356,16 @@ export class StateStore {
     }
   }
 
+  private readonly cmds = new Map<keyof typeof SCRIPTS, Cmd>();
+
   private cmd(name: keyof typeof SCRIPTS): Cmd {
-    const fn = (this.redis as unknown as Record<string, Cmd>)[name] as Cmd;
-    return fn.bind(this.redis);
+    let bound = this.cmds.get(name);
+    if (!bound) {
+      const fn = (this.redis as unknown as Record<string, Cmd>)[name] as Cmd;
+      bound = fn.bind(this.redis);
+      this.cmds.set(name, bound);
+    }
+    return bound;
   }
 
   private async run<T>(fn: () => Promise<T>): Promise<T> {
@@ -419,6 +514,61 @@ export class StateStore {
     });
   }
 
+  /** {@link removePeer}, and its session deleted and unindexed, in one command. */
+  removePeerAndSession(
+    roomId: string,
+    peerId: string,
+    identity: string,
+    emptyTimeoutS: number,
+    sessionId: string,
+    owner: string,
+  ): Promise<{ wasPresent: boolean; remaining: number; producers: string[] }> {
+    return this.run(async () => {
+      const r = (await this.cmd('sigRemovePeerSession')(
+        K.peers(roomId),
+        K.ident(roomId),
+        K.prod(roomId),
+        K.empty,
+        K.room(roomId),
+        K.sess(sessionId),
+        K.nodeSess(owner),
+        K.grace,
+        peerId,
+        identity,
+        roomId,
+        Date.now() + emptyTimeoutS * 1000,
+        sessionId,
+      )) as Array<number | string>;
+      return {
+        wasPresent: Number(r[0]) === 1,
+        remaining: Number(r[1]),
+        producers: r.slice(2).map(String),
+      };
+    });
+  }
+
+  /** A room and the participant holding an identity in it, in one command (join). */
+  joinRead(
+    roomId: string,
+    identity: string,
+  ): Promise<{ room?: RoomRecord; existing?: ParticipantRecord }> {
+    return this.run(async () => {
+      const [flat, part] = (await this.cmd('sigJoinRead')(
+        K.room(roomId),
+        K.ident(roomId),
+        K.peers(roomId),
+        identity,
+      )) as [string[], string | null];
+      const h: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i] as string] = flat[i + 1] as string;
+      const room = parseRoom(roomId, h);
+      return {
+        ...(room ? { room } : {}),
+        ...(part ? { existing: JSON.parse(part) as ParticipantRecord } : {}),
+      };
+    });
+  }
+
   /** Presence of a room. */
   participants(roomId: string): Promise<ParticipantRecord[]> {
     return this.run(async () =>
@@ -437,18 +587,14 @@ export class StateStore {
     });
   }
 
-  /** Presence and producers of a room in one round trip. */
+  /** Presence and producers of a room in one command. */
   roomSnapshot(roomId: string): Promise<{ peers: ParticipantRecord[]; producers: ProducerInfo[] }> {
     return this.run(async () => {
-      const res =
-        (await this.redis.pipeline().hgetall(K.peers(roomId)).hgetall(K.prod(roomId)).exec()) ?? [];
-      const peers = Object.values((res[0]?.[1] ?? {}) as Record<string, string>).map(
-        (v) => JSON.parse(v) as ParticipantRecord,
-      );
-      const producers = Object.values((res[1]?.[1] ?? {}) as Record<string, string>).map(
-        (v) => JSON.parse(v) as ProducerInfo,
-      );
-      return { peers, producers };
+      const [peers, producers] = (await this.cmd('sigSnapshot')(
+        K.peers(roomId),
+        K.prod(roomId),
+      )) as [string[], string[]];
+      return { peers: flatValues<ParticipantRecord>(peers), producers: flatValues(producers) };
     });
   }
 
@@ -493,29 +639,20 @@ export class StateStore {
 
   // ---- sessions --------------------------------------------------------------------------
 
-  /** Stores a new session and indexes it under its node. */
-  createSession(s: SessionRecord): Promise<void> {
+  /** Stores a new session, indexes it under its node and returns its room's snapshot. */
+  startSession(
+    s: SessionRecord,
+  ): Promise<{ peers: ParticipantRecord[]; producers: ProducerInfo[] }> {
     return this.run(async () => {
-      await this.redis
-        .multi()
-        .hset(K.sess(s.sessionId), {
-          tenant: s.tenant,
-          room: s.room,
-          roomId: s.roomId,
-          identity: s.identity,
-          peerId: s.peerId,
-          role: s.role,
-          ...(s.displayName ? { displayName: s.displayName } : {}),
-          sfuNode: s.sfuNode,
-          owner: s.owner,
-          epoch: String(s.epoch),
-          state: s.state,
-          muted: '0',
-          createdAt: String(s.createdAt),
-          joinedAt: String(s.joinedAt),
-        })
-        .sadd(K.nodeSess(s.owner), s.sessionId)
-        .exec();
+      const [peers, producers] = (await this.cmd('sigSessionStart')(
+        K.sess(s.sessionId),
+        K.nodeSess(s.owner),
+        K.peers(s.roomId),
+        K.prod(s.roomId),
+        s.sessionId,
+        ...sessionFields(s),
+      )) as [string[], string[]];
+      return { peers: flatValues<ParticipantRecord>(peers), producers: flatValues(producers) };
     });
   }
 
@@ -590,18 +727,6 @@ export class StateStore {
         epoch === undefined ? '' : String(epoch),
       );
       return r === 1;
-    });
-  }
-
-  /** Deletes a session and unindexes it. */
-  deleteSession(sessionId: string, owner: string): Promise<void> {
-    return this.run(async () => {
-      await this.redis
-        .multi()
-        .del(K.sess(sessionId))
-        .srem(K.nodeSess(owner), sessionId)
-        .zrem(K.grace, sessionId)
-        .exec();
     });
   }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type Context, SpanKind, context } from '@opentelemetry/api';
 import type { TokenClaims } from '@parley/auth';
 import {
@@ -25,6 +24,7 @@ import {
 import type { WebSocket } from 'ws';
 import { SignalingError, errorBody } from '../core/errors';
 import type { Hub } from '../core/hub.service';
+import { randomId } from '../core/ids';
 import type { LiveSession, PeerLink } from '../core/peer-link';
 import type { PeerService } from '../core/peer.service';
 import type { VoiceService } from '../core/voice.service';
@@ -58,7 +58,7 @@ type State = 'open' | 'joining' | 'joined' | 'closed';
  * core services.
  */
 export class Connection implements PeerLink {
-  readonly connId = randomBytes(6).toString('base64url');
+  readonly connId = randomId(6);
   session?: LiveSession;
   /** Set by the gateway's heartbeat: a pong (or any frame) since the last ping. */
   alive = true;

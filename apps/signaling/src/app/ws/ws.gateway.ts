@@ -115,7 +115,7 @@ export class WsGateway implements OnApplicationBootstrap, BeforeApplicationShutd
     let claims: TokenClaims | undefined;
     let authError: AuthError | undefined;
     try {
-      claims = await this.settings.verifier.verify(url.searchParams.get('token'));
+      claims = this.settings.verifier.verifySync(url.searchParams.get('token'));
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       authError = err;

@@ -35,8 +35,10 @@ import { benchLine, percentile, round } from './stats';
  *   arriving at the listener (includes the VAD's wait for silence).
  * - tts_first_audio: a `say` request sent over the WebSocket → the first audio packet arriving.
  * - mouth_to_ear: the last speech packet → the first packet of the echo agent's answer arriving.
- * Baselines in the same run: the same utterance's PCM sent straight to `stt.realtime.transcribe`
- * (stt_direct), and the first chunk of `tts.synthesize` for the same text (tts_direct_first).
+ * Baselines in the same run: the utterance's whole WAV (with espeak-ng's leading and trailing
+ * silence, so longer than what the VAD cuts) sent straight to `stt.realtime.transcribe`
+ * (stt_direct), and the first chunk of `tts.synthesize` for the same kind of text, asked as the SFU
+ * asks (tts_direct_first): tts_first_over_direct_ratio is what the SFU, WebRTC and signaling add.
  *
  *   npm run bench -- voice-loop [utterances=10]
  */
@@ -192,6 +194,7 @@ async function main(): Promise<void> {
         streamId,
         text: sayText(1000 + i),
         cache: false,
+        firstChunkChars: 16, // as the SFU asks: the baseline is the same synthesis
       });
       unsub();
       ttsDirect.push(first);

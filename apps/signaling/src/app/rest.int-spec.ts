@@ -213,6 +213,7 @@ describe('signaling REST /v1', () => {
         '/v1/rooms/{room}/participants',
         '/v1/rooms/{room}/participants/{identity}',
         '/v1/rooms/{room}/participants/{identity}/mute',
+        '/v1/rooms/{room}/say',
         '/v1/tokens',
         '/v1/ws',
       ].sort(),

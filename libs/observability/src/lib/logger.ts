@@ -43,7 +43,7 @@ const shape = winston.format((info) => {
  * `correlation_id` and structured fields. Messages read `method() | what happened`.
  */
 export function createLogger(opts: LoggerOptions): winston.Logger {
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: opts.level ?? 'info',
     defaultMeta: { service: opts.service, node_id: opts.nodeId },
     format: winston.format.combine(
@@ -59,6 +59,18 @@ export function createLogger(opts: LoggerOptions): winston.Logger {
         : new winston.transports.Console({ stderrLevels: [] }),
     ],
   });
+  // winston runs the whole format chain (trace fields, shaping, JSON) before its transports drop
+  // a line below their level: a disabled `debug(...)` on a hot path would cost a formatted line.
+  // Level methods return at once when their level is off.
+  const methods = logger as unknown as Record<string, (...args: unknown[]) => winston.Logger>;
+  for (const level of Object.keys(logger.levels)) {
+    const write = methods[level];
+    if (typeof write !== 'function') continue;
+    methods[level] = function (this: winston.Logger, ...args: unknown[]) {
+      return logger.isLevelEnabled(level) ? write.apply(logger, args) : logger;
+    };
+  }
+  return logger;
 }
 
 /** The logger type used across Parley. */

@@ -190,6 +190,34 @@ describe('createLogger()', () => {
     expect(line['span_id']).toMatch(/^[0-9a-f]{16}$/);
     expect(context.active()).toBe(ROOT_CONTEXT);
   });
+
+  it('a line below the level is neither formatted nor written; raising the level at run time takes effect', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const logger = createLogger({ service: 'svc', nodeId: 'n', level: 'info', stream });
+    let formatted = 0;
+    const meta = {
+      get costly() {
+        formatted++;
+        return 1;
+      },
+    };
+    logger.debug('method() | off', meta);
+    logger.info('method() | on', { a: 1 });
+    logger.level = 'debug';
+    logger.debug('method() | now on', { b: 2 });
+    await new Promise((r) => setImmediate(r));
+    expect(formatted).toBe(0);
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      'method() | on',
+      'method() | now on',
+    ]);
+  });
 });
 
 describe('HealthRegistry', () => {

@@ -160,7 +160,7 @@ describe('voice loop: room audio → live transcripts → speech back into the r
     const producerId = String(started.data['producerId']);
     const announced = bob.s
       .of('newProducer')
-      .find((n) => n.data['producerId'] === producerId && n.data['peerId'] === 'agent');
+      .find((n) => n['producerId'] === producerId && n['peerId'] === 'agent');
     expect(announced).toBeDefined();
     const rx = await consumeProducer(bob.s, producerId);
     closers.push(() => rx.close());

@@ -144,8 +144,9 @@ export class ProtocolSocket {
     });
   }
 
-  of(method: WsNotificationMethod): Notification[] {
-    return this.notes.filter((n) => n.method === method);
+  /** Data of every notification of a method received so far. */
+  of(method: WsNotificationMethod): Array<Record<string, unknown>> {
+    return this.notes.filter((n) => n.method === method).map((n) => n.data);
   }
 
   /** Resolves with the first notification (from `since` on) that matches, or rejects at the deadline. */
@@ -361,10 +362,16 @@ export async function publishMicrophone(s: ProtocolSocket, silence: Buffer[]): P
 export interface Reception {
   consumerId: string;
   producerId: string;
+  /** The recv transport it arrives on. */
+  transportId: string;
+  /** The `consume` response. */
+  consumer: WsResponseData<'consume'>;
   packets: number;
   bytes: number;
   /** Wall clock of every packet's arrival. */
   arrivals: number[];
+  /** Applies an ICE restart the server did (its new ICE parameters), as mediasoup-client does. */
+  restartIce(ice: Record<string, unknown>): Promise<void>;
   close(): void;
 }
 
@@ -380,9 +387,15 @@ export async function consumeProducer(s: ProtocolSocket, producerId: string): Pr
   const rx: Reception = {
     consumerId: consumer.consumerId,
     producerId,
+    transportId: t.transportId,
+    consumer,
     packets: 0,
     bytes: 0,
     arrivals: [],
+    restartIce: async (ice) => {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer(ice) });
+      await pc.setLocalDescription(await pc.createAnswer());
+    },
     close: () => void pc.close(),
   };
   pc.onTrack.subscribe((track) =>
@@ -400,13 +413,12 @@ export async function consumeProducer(s: ProtocolSocket, producerId: string): Pr
   const pt = params.codecs[0]?.payloadType;
   const ssrc = params.encodings[0]?.ssrc;
   const mid = params.mid ?? '0';
-  await pc.setRemoteDescription({
-    type: 'offer',
-    sdp: [
+  function offer(ice: Record<string, unknown>): string {
+    return [
       ...sdpHeader(),
       `a=group:BUNDLE ${mid}`,
       `m=audio 7 UDP/TLS/RTP/SAVPF ${pt}`,
-      ...transportSdpLines(t, t.iceParameters),
+      ...transportSdpLines(t, ice),
       'a=setup:actpass',
       `a=mid:${mid}`,
       'a=sendonly',
@@ -414,8 +426,9 @@ export async function consumeProducer(s: ProtocolSocket, producerId: string): Pr
       `a=rtpmap:${pt} opus/48000/2`,
       `a=ssrc:${ssrc} cname:mediasoup`,
       '',
-    ].join('\r\n'),
-  });
+    ].join('\r\n');
+  }
+  await pc.setRemoteDescription({ type: 'offer', sdp: offer(t.iceParameters) });
   await pc.setLocalDescription(await pc.createAnswer());
   await s.request('connectTransport', {
     transportId: t.transportId,

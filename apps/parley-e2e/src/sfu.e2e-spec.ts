@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import {
   type EventContract,
@@ -22,20 +21,19 @@ import {
   mediasoupWorkerBin,
 } from '@parley/testing';
 import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-  useAudioLevelIndication,
-} from 'werift';
+  clientDtls,
+  peerConnection,
+  sdpHeader,
+  tonePackets,
+  transportSdpLines,
+} from '@parley/testing/webrtc';
+import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
 
 // The real apps/sfu process (real mediasoup workers) driven over a private NATS server exactly as
 // signaling drives it: werift WebRTC clients do ICE-lite + DTLS-SRTP against the SFU's
 // WebRtcServers, with the SDP glue mediasoup-client would do in a browser.
 
 type Contracts = typeof sfuContracts;
-type TransportInfo = ResponseOf<typeof sfuContracts.transportCreate>;
 type ConsumerInfo = ResponseOf<typeof sfuContracts.consumerCreate>;
 
 const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
@@ -53,93 +51,8 @@ const OPUS_CAPABILITIES = {
   headerExtensions: [],
 };
 
-/** Real Opus (libopus through Debian's ffmpeg): 20 ms packets of a 440 Hz tone, from Ogg. */
-function opusPackets(seconds: number): Buffer[] {
-  const ogg = execFileSync(
-    'ffmpeg',
-    [
-      ...['-hide_banner', '-loglevel', 'error', '-f', 'lavfi'],
-      ...['-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`],
-      ...['-c:a', 'libopus', '-b:a', '32k', '-frame_duration', '20', '-application', 'voip'],
-      ...['-f', 'ogg', '-'],
-    ],
-    { maxBuffer: 16 * 1024 * 1024 },
-  );
-  const packets: Buffer[] = [];
-  let partial: Buffer[] = [];
-  let off = 0;
-  while (off + 27 <= ogg.length) {
-    if (ogg.toString('latin1', off, off + 4) !== 'OggS')
-      throw new Error('ffmpeg output is not Ogg');
-    const segments = ogg[off + 26] ?? 0;
-    let p = off + 27 + segments;
-    for (let i = 0; i < segments; i++) {
-      const len = ogg[off + 27 + i] ?? 0;
-      partial.push(ogg.subarray(p, p + len));
-      p += len;
-      if (len < 255) {
-        packets.push(Buffer.concat(partial));
-        partial = [];
-      }
-    }
-    off = p;
-  }
-  return packets.slice(2); // OpusHead, OpusTags
-}
-
-function transportSdpLines(t: TransportInfo): string[] {
-  const fps = t.dtlsParameters['fingerprints'] as { algorithm: string; value: string }[];
-  const fp = fps.find((f) => f.algorithm === 'sha-256') ?? fps[0];
-  const ice = t.iceParameters as { usernameFragment: string; password: string };
-  if (!fp) throw new Error('transport has no fingerprint');
-  const candidates = t.iceCandidates as {
-    foundation: string;
-    protocol: string;
-    priority: number;
-    address: string;
-    port: number;
-    tcpType?: string;
-  }[];
-  return [
-    'c=IN IP4 127.0.0.1',
-    `a=ice-ufrag:${ice.usernameFragment}`,
-    `a=ice-pwd:${ice.password}`,
-    ...candidates.map(
-      (c) =>
-        `a=candidate:${c.foundation} 1 ${c.protocol} ${c.priority} ${c.address} ${c.port} typ host` +
-        (c.protocol === 'tcp' ? ` tcptype ${c.tcpType ?? 'passive'}` : ''),
-    ),
-    'a=end-of-candidates',
-    `a=fingerprint:${fp.algorithm} ${fp.value}`,
-  ];
-}
-
-function sdpHeader(): string[] {
-  return ['v=0', `o=mediasoup ${Date.now()} 1 IN IP4 127.0.0.1`, 's=-', 't=0 0', 'a=ice-lite'];
-}
-
-/** DTLS parameters of a client whose local SDP is `sdp` (its role is what its a=setup says). */
-function clientDtls(sdp: string) {
-  const fp = /a=fingerprint:(\S+) (\S+)/.exec(sdp);
-  if (!fp?.[1] || !fp[2]) throw new Error('no fingerprint in the client SDP');
-  const setup = /a=setup:(\w+)/.exec(sdp)?.[1] ?? 'actpass';
-  return {
-    role: setup === 'passive' ? ('server' as const) : ('client' as const),
-    fingerprints: [{ algorithm: fp[1].toLowerCase(), value: fp[2].toUpperCase() }],
-  };
-}
-
-function newPeerConnection(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    iceServers: [],
-    // werift gathers no loopback candidate by itself; the SFU listens on 127.0.0.1.
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    codecs: {
-      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
-    },
-    headerExtensions: { audio: [useAudioLevelIndication()] },
-  });
-}
+const opusPackets = tonePackets;
+const newPeerConnection = () => peerConnection({ audioLevel: true });
 
 /** A NATS-side view of one SFU node, as signaling would hold it. */
 class SfuApi {

@@ -31,71 +31,20 @@ import {
   testRunId,
   waitForHttp,
 } from '@parley/testing';
-import { OPUS_RECV_CAPS, silencePackets, speechPackets } from '@parley/testing/webrtc';
 import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-} from 'werift';
+  OPUS_RECV_CAPS,
+  clientDtls,
+  peerConnection,
+  sdpHeader,
+  silencePackets,
+  speechPackets,
+  transportSdpLines,
+} from '@parley/testing/webrtc';
+import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
 
 type Contracts = typeof sfuContracts;
-type TransportInfo = ResponseOf<typeof sfuContracts.transportCreate>;
 
-function transportSdpLines(t: TransportInfo): string[] {
-  const fps = t.dtlsParameters['fingerprints'] as { algorithm: string; value: string }[];
-  const fp = fps.find((f) => f.algorithm === 'sha-256') ?? fps[0];
-  const ice = t.iceParameters as { usernameFragment: string; password: string };
-  if (!fp) throw new Error('transport has no fingerprint');
-  const candidates = (
-    t.iceCandidates as {
-      foundation: string;
-      protocol: string;
-      priority: number;
-      address: string;
-      port: number;
-    }[]
-  ).filter((c) => c.protocol === 'udp');
-  return [
-    'c=IN IP4 127.0.0.1',
-    `a=ice-ufrag:${ice.usernameFragment}`,
-    `a=ice-pwd:${ice.password}`,
-    ...candidates.map(
-      (c) => `a=candidate:${c.foundation} 1 udp ${c.priority} ${c.address} ${c.port} typ host`,
-    ),
-    'a=end-of-candidates',
-    `a=fingerprint:${fp.algorithm} ${fp.value}`,
-  ];
-}
-
-const sdpHeader = () => [
-  'v=0',
-  `o=mediasoup ${Date.now()} 1 IN IP4 127.0.0.1`,
-  's=-',
-  't=0 0',
-  'a=ice-lite',
-];
-
-function clientDtls(sdp: string) {
-  const fp = /a=fingerprint:(\S+) (\S+)/.exec(sdp);
-  if (!fp?.[1] || !fp[2]) throw new Error('no fingerprint in the client SDP');
-  const setup = /a=setup:(\w+)/.exec(sdp)?.[1] ?? 'actpass';
-  return {
-    role: setup === 'passive' ? ('server' as const) : ('client' as const),
-    fingerprints: [{ algorithm: fp[1].toLowerCase(), value: fp[2].toUpperCase() }],
-  };
-}
-
-function newPeerConnection(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    iceServers: [],
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    codecs: {
-      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
-    },
-  });
-}
+const newPeerConnection = () => peerConnection();
 
 describe('voice loop, SFU half: sfu + stt-worker + tts processes', () => {
   const run = testRunId('ve');

@@ -16,6 +16,7 @@ import {
   RTCRtpCodecParameters,
   RtpHeader,
   RtpPacket,
+  useAudioLevelIndication,
 } from 'werift';
 import { WebSocket } from 'ws';
 
@@ -69,6 +70,13 @@ export function opusPacketsOf(input: string[], extraFilters: string[] = []): Buf
     { maxBuffer: 64 * 1024 * 1024 },
   );
   return oggOpusPackets(ogg);
+}
+
+/** `seconds` of a 440 Hz tone as 20 ms Opus packets. */
+export function tonePackets(seconds: number): Buffer[] {
+  return opusPacketsOf([
+    ...['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`],
+  ]);
 }
 
 /** Speech for a test: espeak-ng renders `text` to WAV, returned as 20 ms Opus packets. */
@@ -188,11 +196,14 @@ export class ProtocolSocket {
   }
 }
 
-type Transport = WsResponseData<'createTransport'>;
-
-function transportSdpLines(
-  t: Pick<Transport, 'iceCandidates' | 'dtlsParameters'>,
-  ice: Record<string, unknown>,
+/** SDP lines (connection, ICE, candidates, fingerprint) of a mediasoup WebRTC transport. */
+export function transportSdpLines(
+  t: {
+    iceCandidates: Array<Record<string, unknown>>;
+    dtlsParameters: Record<string, unknown>;
+    iceParameters?: Record<string, unknown>;
+  },
+  ice: Record<string, unknown> = t.iceParameters ?? {},
 ): string[] {
   const fps = t.dtlsParameters['fingerprints'] as { algorithm: string; value: string }[];
   const fp = fps.find((f) => f.algorithm === 'sha-256') ?? fps[0];
@@ -219,7 +230,8 @@ function transportSdpLines(
   ];
 }
 
-const sdpHeader = () => [
+/** Session-level lines of an SDP describing the (ICE-lite) SFU. */
+export const sdpHeader = () => [
   'v=0',
   `o=mediasoup ${Date.now()} 1 IN IP4 127.0.0.1`,
   's=-',
@@ -227,7 +239,8 @@ const sdpHeader = () => [
   'a=ice-lite',
 ];
 
-function clientDtls(sdp: string) {
+/** DTLS parameters of a client whose local SDP is `sdp` (its role is what its a=setup says). */
+export function clientDtls(sdp: string) {
   const fp = /a=fingerprint:(\S+) (\S+)/.exec(sdp);
   if (!fp?.[1] || !fp[2]) throw new Error('no fingerprint in the client SDP');
   const setup = /a=setup:(\w+)/.exec(sdp)?.[1] ?? 'actpass';
@@ -237,13 +250,16 @@ function clientDtls(sdp: string) {
   };
 }
 
-function peerConnection(): RTCPeerConnection {
+/** A werift peer connection for Opus on loopback (optionally with the audio-level extension). */
+export function peerConnection(opts: { audioLevel?: boolean } = {}): RTCPeerConnection {
   return new RTCPeerConnection({
     iceServers: [],
+    // werift gathers no loopback candidate by itself; the SFU listens on 127.0.0.1.
     iceAdditionalHostAddresses: ['127.0.0.1'],
     codecs: {
       audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
     },
+    ...(opts.audioLevel ? { headerExtensions: { audio: [useAudioLevelIndication()] } } : {}),
   });
 }
 

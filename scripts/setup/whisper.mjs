@@ -6,8 +6,9 @@
  * Why: smart-whisper's npm build compiles ggml without `-march=native`, which on this class of
  * machine is 4-8x slower than the same code with AVX2/AVX-512 enabled. We therefore rebuild the
  * addon with node-gyp from a copy of the package under the cache directory, keyed by
- * smart-whisper version + arch + distro + compiler + a hash of the CPU flags, so a machine with a
- * different CPU rebuilds instead of crashing with SIGILL.
+ * smart-whisper version + arch + distro + compiler + a hash of the CPU flags (so a machine with a
+ * different CPU rebuilds instead of crashing with SIGILL) + a hash of the patches and flags below
+ * (so changing a patch rebuilds everywhere).
  *
  * The copy is patched (see PATCHES) before building:
  *   - the model loader passed an uninitialised `whisper_context_params` (only `use_gpu` was set);
@@ -15,8 +16,21 @@
  *   - a failed load called `whisper_print_timings(nullptr)` and crashed the process; guarded —
  *     and its promise never settled (PromiseWorker had no OnError); it now rejects;
  *   - `transcribe` accepts `abort_flag` (an Int32Array): a non-zero element 0 aborts whisper_full
- *     through whisper.cpp's abort_callback (checked between graph nodes and decode steps), so a
- *     cancelled or pre-empted transcription stops within milliseconds instead of running on;
+ *     through whisper.cpp's abort_callback, so a cancelled or pre-empted transcription stops within
+ *     milliseconds instead of running on. Upstream (this whisper.cpp) only polls the callback after
+ *     the whole encoder and after each decoder step: its graph helper for the backend scheduler
+ *     never hands the callback to ggml. We pass it to the CPU backend
+ *     (`ggml_backend_cpu_set_abort_callback`), where ggml polls it after every graph node, so the
+ *     encoder of a 30 s window stops within about a millisecond too. ggml's abort path raced with
+ *     more than one thread (a thread could skip the barrier thread 0 waits at: a hung call); fixed
+ *     as upstream ggml later did;
+ *   - ggml's per-node barrier spins; after a short spin it now yields the core, so more threads
+ *     than free cores slow a call down instead of stalling it for whole time slices;
+ *   - whisper states are pooled per context: upstream created and freed a `whisper_state` (KV
+ *     caches, compute buffers sized for 30 s, four graph plans) on every call, which cost more than
+ *     encoding a short clip; a call now takes an idle state and returns it;
+ *   - each result carries `timings` (state set-up, mel, encoder, decoder, sampling; ms), so callers
+ *     can see where the time of a call goes;
  *   - `setLogging(bool)` turns whisper.cpp's stderr logging off/on at run time (upstream only
  *     decides once, from NODE_ENV, when the addon loads).
  *
@@ -47,8 +61,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** Debian packages node-gyp needs to compile the addon. */
 export const aptPackages = ['g++', 'make', 'python3'];
 
-/** Bump when the build recipe or the patches change, so caches are rebuilt. */
-const RECIPE_VERSION = 4;
+/**
+ * Bump when the build recipe changes. The patches and flags themselves are hashed into the cache
+ * key too (see `recipeHash`), so editing one rebuilds without a bump.
+ */
+const RECIPE_VERSION = 5;
 
 /**
  * Compiler flags: tune for this CPU (the cache key contains its flags). NDEBUG as in whisper.cpp's
@@ -57,8 +74,9 @@ const RECIPE_VERSION = 4;
 const NATIVE_FLAGS = ['-O3', '-march=native', '-mtune=native', '-DNDEBUG'];
 
 /**
- * Source patches applied to the copy before building. Each `from` must occur exactly once so an
- * upstream change fails loudly instead of building something unpatched.
+ * Source patches applied to the copy before building. Each `from` must occur exactly `count`
+ * times (default once) so an upstream change fails loudly instead of building something unpatched.
+ * @type {Array<{ file: string, from: string, to: string, count?: number }>}
  */
 const PATCHES = [
   {
@@ -72,6 +90,21 @@ const PATCHES = [
     to: `            SetError("Failed to initialize whisper context");\n            return;\n        }\n        whisper_print_timings(context);`,
   },
   {
+    file: 'src/binding/model.cc',
+    from: `#include "model.h"\n`,
+    to: `#include "model.h"\n\nvoid parley_free_states(whisper_context *ctx);\n`,
+  },
+  {
+    file: 'src/binding/model.cc',
+    from: `    void Execute() override { whisper_free(context); }`,
+    to: `    void Execute() override {\n        parley_free_states(context);\n        whisper_free(context);\n    }`,
+  },
+  {
+    file: 'src/binding/model.cc',
+    from: `    if (context != nullptr) {\n        whisper_free(context);`,
+    to: `    if (context != nullptr) {\n        parley_free_states(context);\n        whisper_free(context);`,
+  },
+  {
     // A failed load (missing or corrupt file) called SetError, but PromiseWorker never rejected its
     // promise, so `WhisperModel.load()` hung forever.
     file: 'src/binding/common.h',
@@ -81,7 +114,30 @@ const PATCHES = [
   {
     file: 'src/binding/transcribe.cc',
     from: `   private:\n    whisper_context*                       context;`,
-    to: `   public:\n    // Keeps the JS abort flag (read by abort_callback on the worker thread) alive.\n    Napi::ObjectReference abort_ref;\n\n   private:\n    whisper_context*                       context;`,
+    to: `   public:
+    // Keeps the JS abort flag (read by abort_callback on the worker thread) alive.
+    Napi::ObjectReference abort_ref;
+
+    // Back to the pool before JS hears of the result, so the next call (which may be queued the
+    // moment it does) finds it.
+    void release_state() {
+        if (state != nullptr) {
+            parley_return_state(context, state);
+            state = nullptr;
+        }
+    }
+
+    void OnError(const Napi::Error& e) override {
+        release_state();
+        Napi::AsyncProgressQueueWorker<int>::OnError(e);
+    }
+
+   private:
+    double init_ms = 0;
+    double full_ms = 0;
+    double timing_ms[6] = {0, 0, 0, 0, 0, 0};
+    int    timing_n[5] = {0, 0, 0, 0, 0};
+    whisper_context*                       context;`,
   },
   {
     file: 'src/binding/transcribe.cc',
@@ -94,6 +150,217 @@ const PATCHES = [
     to: `    WhisperModel::Init(env, exports);\n    exports.Set("setLogging", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {\n        bool on = info.Length() > 0 && info[0].ToBoolean().Value();\n        if (on) {\n            whisper_log_set(nullptr, nullptr);\n        } else {\n            whisper_log_set([](ggml_log_level, const char*, void*) {}, nullptr);\n        }\n        return info.Env().Undefined();\n    }));\n`,
   },
   {
+    // The abort callback reaches ggml's CPU backend, which polls it after every graph node (the
+    // encoder's included) and stops the graph. Default arguments keep other callers unchanged.
+    file: 'whisper.cpp/src/whisper.cpp',
+    from: `static bool ggml_graph_compute_helper(
+      ggml_backend_sched_t   sched,
+        struct ggml_cgraph * graph,
+                       int   n_threads) {
+
+    for (int i = 0; i < ggml_backend_sched_get_n_backends(sched); ++i) {
+        ggml_backend_t backend = ggml_backend_sched_get_backend(sched, i);
+        if (ggml_backend_is_cpu(backend)) {
+            ggml_backend_cpu_set_n_threads(backend, n_threads);
+        }`,
+    to: `static bool ggml_graph_compute_helper(
+      ggml_backend_sched_t   sched,
+        struct ggml_cgraph * graph,
+                       int   n_threads,
+         ggml_abort_callback   abort_callback = nullptr,
+                        void * abort_callback_data = nullptr) {
+
+    for (int i = 0; i < ggml_backend_sched_get_n_backends(sched); ++i) {
+        ggml_backend_t backend = ggml_backend_sched_get_backend(sched, i);
+        if (ggml_backend_is_cpu(backend)) {
+            ggml_backend_cpu_set_n_threads(backend, n_threads);
+            ggml_backend_cpu_set_abort_callback(backend, abort_callback, abort_callback_data);
+        }`,
+  },
+  {
+    // With the callback reaching ggml, its abort path runs, and it races with more than one thread:
+    // a helper that reads `abort` after thread 0 set it at the next node leaves the loop without
+    // entering that node's barrier, and thread 0 waits there forever (seen here as a hung call).
+    // As upstream ggml later fixed it: `abort` holds the index of the node to stop before, so
+    // every thread passes the same barriers; -1 = no abort.
+    file: 'whisper.cpp/ggml/src/ggml.c',
+    from: `    atomic_bool abort;        // Used for aborting processing of a graph`,
+    to: `    atomic_int abort;         // Node index to stop before (-1: none); aborts a graph`,
+  },
+  {
+    file: 'whisper.cpp/ggml/src/ggml.c',
+    from: `    for (int node_n = 0; node_n < cgraph->n_nodes && !tp->abort; node_n++) {`,
+    to: `    for (int node_n = 0; node_n < cgraph->n_nodes && atomic_load_explicit(&tp->abort, memory_order_relaxed) != node_n; node_n++) {`,
+  },
+  {
+    file: 'whisper.cpp/ggml/src/ggml.c',
+    from: `            tp->abort = true;`,
+    to: `            atomic_store_explicit(&tp->abort, node_n + 1, memory_order_relaxed);`,
+  },
+  {
+    file: 'whisper.cpp/ggml/src/ggml.c',
+    count: 2,
+    from: `        threadpool->abort            = false;`,
+    to: `        threadpool->abort            = -1;`,
+  },
+  {
+    // The conv, encoder and cross graphs (whisper_encode_internal) and the decoder graph
+    // (whisper_decode_internal): both functions have the callback in scope.
+    file: 'whisper.cpp/src/whisper.cpp',
+    count: 4,
+    from: `ggml_graph_compute_helper(sched, gf, n_threads)`,
+    to: `ggml_graph_compute_helper(sched, gf, n_threads, abort_callback, abort_callback_data)`,
+  },
+  {
+    // ggml's barrier (one per graph node) spins on `pause` until every thread arrives. When the
+    // host is busier than its cores, a descheduled partner keeps the others spinning for whole time
+    // slices: measured here, 2 threads on a loaded 2-core host took 12 s for what 1 thread does in
+    // 0.35 s. After a short spin the waiting threads now yield the core.
+    file: 'whisper.cpp/ggml/src/ggml.c',
+    from: `    // wait for other threads
+    while (atomic_load_explicit(&tp->n_barrier_passed, memory_order_relaxed) == n_passed) {
+        ggml_thread_cpu_relax();
+    }`,
+    to: `    // wait for other threads (spin briefly, then give the core to whoever the partner waits for)
+    int n_spins = 0;
+    while (atomic_load_explicit(&tp->n_barrier_passed, memory_order_relaxed) == n_passed) {
+        if (++n_spins < 2048) {
+            ggml_thread_cpu_relax();
+        } else {
+            sched_yield();
+        }
+    }`,
+  },
+  {
+    // Per-call timings of a state, read and reset by the binding after each call.
+    file: 'whisper.cpp/src/whisper.cpp',
+    from: `static int whisper_has_coreml(void) {`,
+    to: `void whisper_parley_take_timings(struct whisper_state * s, double * ms, int * n) {
+    ms[0] = 1e-3 * s->t_mel_us;
+    ms[1] = 1e-3 * s->t_encode_us;
+    ms[2] = 1e-3 * s->t_decode_us;
+    ms[3] = 1e-3 * s->t_batchd_us;
+    ms[4] = 1e-3 * s->t_prompt_us;
+    ms[5] = 1e-3 * s->t_sample_us;
+    n[0] = s->n_encode;
+    n[1] = s->n_decode;
+    n[2] = s->n_batchd;
+    n[3] = s->n_prompt;
+    n[4] = s->n_sample;
+    s->t_mel_us = s->t_encode_us = s->t_decode_us = s->t_batchd_us = s->t_prompt_us = s->t_sample_us = 0;
+    s->n_encode = s->n_decode = s->n_batchd = s->n_prompt = s->n_sample = 0;
+}
+
+static int whisper_has_coreml(void) {`,
+  },
+  {
+    file: 'src/binding/transcribe.cc',
+    from: `#include "transcribe.h"\n`,
+    to: `#include "transcribe.h"
+
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+void whisper_parley_take_timings(struct whisper_state * s, double * ms, int * n);
+
+// Idle whisper states per context. whisper_init_state allocates the KV caches and compute buffers
+// (sized for a 30 s window) and plans four graphs: per call that cost more than encoding a short
+// clip. Calls take an idle state (or make one) and give it back.
+static std::mutex parley_states_mutex;
+static std::unordered_map<whisper_context*, std::vector<whisper_state*>> parley_idle_states;
+
+static whisper_state* parley_take_state(whisper_context* ctx) {
+    {
+        std::lock_guard<std::mutex> lock(parley_states_mutex);
+        auto it = parley_idle_states.find(ctx);
+        if (it != parley_idle_states.end() && !it->second.empty()) {
+            whisper_state* s = it->second.back();
+            it->second.pop_back();
+            return s;
+        }
+    }
+    return whisper_init_state(ctx);
+}
+
+static void parley_return_state(whisper_context* ctx, whisper_state* s) {
+    {
+        std::lock_guard<std::mutex> lock(parley_states_mutex);
+        auto& idle = parley_idle_states[ctx];
+        // Calls on one context are serialised by the caller; a few spares cover overlap.
+        if (idle.size() < 2) {
+            idle.push_back(s);
+            return;
+        }
+    }
+    whisper_free_state(s);
+}
+
+// Frees the idle states of a context; call before whisper_free(ctx), with no call running.
+void parley_free_states(whisper_context* ctx) {
+    std::vector<whisper_state*> idle;
+    {
+        std::lock_guard<std::mutex> lock(parley_states_mutex);
+        auto it = parley_idle_states.find(ctx);
+        if (it != parley_idle_states.end()) {
+            idle.swap(it->second);
+            parley_idle_states.erase(it);
+        }
+    }
+    for (auto s : idle) whisper_free_state(s);
+}
+`,
+  },
+  {
+    file: 'src/binding/transcribe.cc',
+    from: `        state = whisper_init_state(context);\n`,
+    to: `        auto t0 = std::chrono::steady_clock::now();
+        state = parley_take_state(context);
+        auto t1 = std::chrono::steady_clock::now();
+        init_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+        if (state == nullptr) {
+            SetError("whisper_init_state failed");
+            return;
+        }
+`,
+  },
+  {
+    file: 'src/binding/transcribe.cc',
+    from: `        int err = whisper_full_with_state(context, state, params, samples, n_samples);\n`,
+    to: `        int err = whisper_full_with_state(context, state, params, samples, n_samples);
+        full_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+        whisper_parley_take_timings(state, timing_ms, timing_n);
+`,
+  },
+  {
+    file: 'src/binding/transcribe.cc',
+    from: `        if (state != nullptr) {\n            whisper_free_state(state);\n        }\n`,
+    to: `        release_state();\n`,
+  },
+  {
+    file: 'src/binding/transcribe.cc',
+    from: `        Callback().Call({segments});\n`,
+    to: `        Napi::Object timings = Napi::Object::New(Env());
+        timings.Set("initMs", init_ms);
+        timings.Set("fullMs", full_ms);
+        timings.Set("melMs", timing_ms[0]);
+        timings.Set("encodeMs", timing_ms[1]);
+        timings.Set("decodeMs", timing_ms[2]);
+        timings.Set("batchdMs", timing_ms[3]);
+        timings.Set("promptMs", timing_ms[4]);
+        timings.Set("sampleMs", timing_ms[5]);
+        timings.Set("encodes", timing_n[0]);
+        timings.Set("decodes", timing_n[1]);
+        timings.Set("batchds", timing_n[2]);
+        timings.Set("prompts", timing_n[3]);
+        timings.Set("samples", timing_n[4]);
+        segments.Set("timings", timings);
+        release_state();
+        Callback().Call({segments});
+`,
+  },
+  {
     // Compile everything (ggml included) for this CPU: AVX2/AVX-512/F16C/FMA code paths in ggml
     // are chosen at compile time from these flags.
     file: 'binding.gyp',
@@ -101,6 +368,14 @@ const PATCHES = [
     to: `'cflags!': [ '-fno-exceptions' ],\n      'cflags': ${JSON.stringify(NATIVE_FLAGS)},\n      'cflags_cc': ${JSON.stringify(NATIVE_FLAGS)},`,
   },
 ];
+
+/** Hash of what the build does to the sources: the patches and the compiler flags. */
+function recipeHash() {
+  return createHash('sha256')
+    .update(JSON.stringify({ PATCHES, NATIVE_FLAGS }))
+    .digest('hex')
+    .slice(0, 16);
+}
 
 /** @param {string} file */
 function sha256File(file) {
@@ -230,6 +505,7 @@ export async function ensure(ctx) {
   const flags = cpuFlags();
   const keyMaterial = [
     `recipe=${RECIPE_VERSION}`,
+    `patches=${recipeHash()}`,
     `smart-whisper=${version}`,
     `arch=${process.arch}`,
     `platform=${process.platform}`,
@@ -265,13 +541,14 @@ export async function ensure(ctx) {
     for (const p of PATCHES) {
       const file = join(work, p.file);
       const src = readFileSync(file, 'utf8');
-      const n = src.split(p.from).length - 1;
-      if (n !== 1) {
+      const parts = src.split(p.from);
+      const expected = p.count ?? 1;
+      if (parts.length - 1 !== expected) {
         throw new Error(
-          `whisper: patch for ${p.file} matched ${n} times (expected 1); recipe outdated`,
+          `whisper: patch for ${p.file} matched ${parts.length - 1} times (expected ${expected}); recipe outdated`,
         );
       }
-      writeFileSync(file, src.replace(p.from, p.to));
+      writeFileSync(file, parts.join(p.to));
     }
     const nodeGyp = findNodeGyp(root);
     const nodeDir = findNodeDir();

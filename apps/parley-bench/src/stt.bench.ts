@@ -23,21 +23,26 @@ import { benchLine, percentile, round } from './stats';
  * stt: the realtime lane and the batch lane end to end, real processes (nats-server, orchestrator,
  * workers) on the synthetic model (or PARLEY_WHISPER_MODEL).
  *
- * - rt4s_ms: median of a 4 s utterance on the realtime lane, request → final (NATS), one worker.
- * - overhead_ratio: median of the full path (HTTP POST /inference with a 4 s WAV → orchestrator →
- *   NATS → worker → rendered result) over the median of a direct engine call on the same audio and
- *   model in another process (apps/stt-worker/src/probe.ts), interleaved call by call.
- * - priority_ratio: median latency of a 3 s realtime clip while a long batch job runs on the same
- *   worker over its idle median (LONG_S of audio instead of 10 min: pre-emption works per window,
- *   so the job's length does not change the result, only the bench's run time).
+ * - rt4s_ms: median of a 4 s utterance on the realtime lane, request → final (NATS), one worker;
+ *   logged with its breakdown (client ↔ worker transport, worker handling, engine queue, engine
+ *   process) and whisper.cpp's own split of the engine time (mel, encoder, decoder, sampling).
+ * - overhead_ratio: the full path (HTTP POST /inference with a 4 s WAV → orchestrator → NATS →
+ *   worker → rendered result) over a direct engine call on the same audio and model in another
+ *   process (apps/stt-worker/src/probe.ts): 30 pairs, interleaved call by call, the median of the
+ *   pairs' ratios (the ratio of the two medians is logged too). Logged with where the path's time
+ *   goes (Server-Timing of the orchestrator and the worker).
+ * - priority_ratio: median latency of a 3 s realtime clip while a 10-minute batch job runs on the
+ *   same worker over its idle median. The job is cancelled once measured (its completion is not
+ *   what this measures; the batch phases below are).
  * - rtf: batch wall time over audio time with one worker (lower is faster than real time).
- * - scale_2w: batch throughput with two workers over one (same job set).
+ * - scale_2w: batch throughput with two workers over one: the same set of 30 s jobs, submitted at
+ *   once, with one worker and then with two (each worker as configured, THREADS threads).
  *
- * Args: [threads of the realtime worker, default 1] [jobs per scale phase, default 4].
+ * Args: [threads per worker, default 1] [jobs per scale phase, default 6].
  */
 const THREADS = Number(process.argv[2] ?? 1);
-const SCALE_JOBS = Number(process.argv[3] ?? 4);
-const LONG_S = 120;
+const SCALE_JOBS = Number(process.argv[3] ?? 6);
+const LONG_S = 600;
 const ROOT = process.cwd();
 const quiet = createLogger({
   service: 'bench',
@@ -75,23 +80,43 @@ async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms: nu
   }
 }
 
-function start(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
+/** The last lines each child wrote, printed when the bench fails. */
+const tails = new Map<ChildProcess, { name: string; lines: string[] }>();
+
+function start(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  name = cmd,
+  keepStdout = false,
+): ChildProcess {
   const p = spawn(cmd, args, {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  p.stdout?.resume();
-  p.stderr?.resume();
+  const tail = { name, lines: [] as string[] };
+  tails.set(p, tail);
+  const keep = (d: Buffer) => {
+    tail.lines.push(...d.toString('utf8').split('\n').filter(Boolean));
+    tail.lines.splice(0, Math.max(0, tail.lines.length - 30));
+  };
+  if (!keepStdout) p.stdout?.on('data', keep);
+  p.stderr?.on('data', keep);
+  p.on('exit', (code, signal) => {
+    if (!stopping) log(`${name} exited (${signal ?? code})`);
+  });
   procs.push(p);
   return p;
 }
+let stopping = false;
 
 function app(name: 'stt' | 'stt-worker', env: Record<string, string>): ChildProcess {
   return start(
     process.execPath,
     ['-r', '@swc-node/register', join(ROOT, 'apps', name, 'src', 'main.ts')],
     { NODE_ENV: 'production', LOG_LEVEL: 'warn', ...engineEnv(), ...env },
+    `${name}${env['PARLEY_NODE_ID'] ? ` ${env['PARLEY_NODE_ID']}` : ''}`,
   );
 }
 
@@ -129,6 +154,9 @@ function speech(seconds: number, dir: string): Float32Array {
   const pcm = make(sentence.repeat(Math.ceil((seconds * 16000) / once) + 1));
   return pcm.slice(0, Math.round(seconds * 16000));
 }
+
+const pcm16Wav = (pcm: Float32Array) =>
+  encodeWav(pcm, { sampleRate: 16000, channels: 1, sampleFormat: 'pcm16' });
 
 const b64 = (pcm: Float32Array) => Buffer.from(float32ToBytes(pcm)).toString('base64');
 
@@ -176,6 +204,10 @@ async function main(): Promise<void> {
 
   const s4 = speech(4, dir);
   const s3 = speech(3, dir);
+  // Made up front: generating them blocks the event loop for seconds, which in the middle of the
+  // run would let the HTTP client reuse a keep-alive socket the server has closed meanwhile.
+  const longWav = pcm16Wav(speech(LONG_S, dir));
+  const jobWav = pcm16Wav(speech(30, dir));
   const realtime = async (pcm: Float32Array, id: string): Promise<number> => {
     const t0 = performance.now();
     const r = await client.request(
@@ -194,7 +226,7 @@ async function main(): Promise<void> {
     lastTiming = r.timing;
     return performance.now() - t0;
   };
-  let lastTiming = { queuedMs: 0, processMs: 0 };
+  let lastTiming = { queuedMs: 0, processMs: 0, totalMs: 0 };
   const timed = async (
     pcm: Float32Array,
     id: string,
@@ -212,14 +244,25 @@ async function main(): Promise<void> {
   // rt4s
   for (let i = 0; i < 3; i++) await realtime(s4, `warm${i}`);
   const rt4: number[] = [];
-  for (let i = 0; i < 15; i++) rt4.push(await realtime(s4, `rt4-${i}`));
+  const rt4T: Array<{ queuedMs: number; processMs: number; totalMs: number }> = [];
+  for (let i = 0; i < 15; i++) {
+    rt4.push(await realtime(s4, `rt4-${i}`));
+    rt4T.push({ ...lastTiming });
+  }
   const rt4s = median(rt4);
-  log(`rt4s: median ${rt4s.toFixed(0)} ms, p90 ${percentile(rt4, 90).toFixed(0)} ms`);
+  const part = (f: (i: number) => number) => median(rt4.map((_, i) => f(i))).toFixed(1);
+  log(
+    `rt4s: median ${rt4s.toFixed(0)} ms, p90 ${percentile(rt4, 90).toFixed(0)} ms = ` +
+      `transport ${part((i) => rt4[i] - rt4T[i].totalMs)} + worker ${part((i) => rt4T[i].totalMs - rt4T[i].queuedMs - rt4T[i].processMs)} + ` +
+      `engine queue ${part((i) => rt4T[i].queuedMs)} + engine ${part((i) => rt4T[i].processMs)} (medians)`,
+  );
 
   // overhead: direct engine (probe process) vs HTTP /inference, interleaved
   const pcmFile = join(dir, 's4.pcm');
   writeFileSync(pcmFile, float32ToBytes(s4));
-  const wav4 = encodeWav(s4, { sampleRate: 16000, channels: 1 });
+  // 16-bit PCM WAV, what whisper.cpp's server expects from its clients (and the same samples as
+  // the probe's s16le file).
+  const wav4 = new Blob([new Uint8Array(pcm16Wav(s4))], { type: 'audio/wav' });
   const probe = start(
     process.execPath,
     [
@@ -230,20 +273,32 @@ async function main(): Promise<void> {
       String(THREADS),
     ],
     engineEnv(),
+    'probe',
+    true,
   );
   const lines = createInterface({ input: probe.stdout as NodeJS.ReadableStream })[
     Symbol.asyncIterator
   ]();
-  const next = async () => JSON.parse(String((await lines.next()).value)) as { ms: number };
+  type ProbeLine = { ms: number; native?: Record<string, number> };
+  const next = async () => JSON.parse(String((await lines.next()).value)) as ProbeLine;
   await next(); // ready
+  const natives: Array<Record<string, number>> = [];
   const direct = async () => {
     probe.stdin?.write('go\n');
-    return (await next()).ms;
+    const r = await next();
+    if (r.native) natives.push(r.native);
+    return r.ms;
   };
   const workerEngineMs: number[] = [];
+  const path: Record<'http' | 'decode' | 'nats' | 'worker', number[]> = {
+    http: [],
+    decode: [],
+    nats: [],
+    worker: [],
+  };
   const http = async () => {
     const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(wav4)], { type: 'audio/wav' }), 's4.wav');
+    form.append('file', wav4, 's4.wav');
     form.append('response_format', 'json');
     const t0 = performance.now();
     const res = await fetch(`${stt}/inference`, { method: 'POST', body: form });
@@ -251,8 +306,16 @@ async function main(): Promise<void> {
     if (res.status !== 200 || typeof body.text !== 'string')
       throw new Error(`/inference ${res.status}`);
     const ms = performance.now() - t0;
-    const engine = /engine;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '')?.[1];
-    if (engine) workerEngineMs.push(ms - Number(engine));
+    const st = res.headers.get('server-timing') ?? '';
+    const dur = (name: string) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(st)?.[1] ?? NaN);
+    const [decode, lane, worker, engine] = ['decode', 'lane', 'worker', 'engine'].map(dur);
+    if (Number.isFinite(engine)) {
+      workerEngineMs.push(ms - engine);
+      path.decode.push(decode);
+      path.nats.push(lane - worker);
+      path.worker.push(worker - engine);
+      path.http.push(ms - decode - lane);
+    }
     return ms;
   };
   await direct();
@@ -260,7 +323,7 @@ async function main(): Promise<void> {
   const directMs: number[] = [];
   const httpMs: number[] = [];
   // Interleaved, alternating which goes first, so load drift and ordering hit both alike.
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 30; i++) {
     if (i % 2 === 0) {
       directMs.push(await direct());
       httpMs.push(await http());
@@ -270,10 +333,22 @@ async function main(): Promise<void> {
     }
   }
   probe.stdin?.end();
-  const overhead = median(httpMs) / median(directMs);
+  if (natives.length > 0) {
+    const n = (k: string) => median(natives.map((x) => x[k] ?? 0)).toFixed(1);
+    log(
+      `engine, 4 s clip, direct (whisper.cpp's split, medians): mel ${n('melMs')} + encoder ${n('encodeMs')} + ` +
+        `decoder ${n('decodeMs')} (${n('decodes')} passes) + sampling ${n('sampleMs')} ms; state set-up ${n('initMs')} ms`,
+    );
+  }
+  // Paired: each full-path call over the direct call made right before or after it, so the load
+  // of the moment (other processes on the host) weighs on both sides of every ratio.
+  const overhead = median(httpMs.map((h, i) => h / directMs[i]));
   log(
-    `overhead: HTTP /inference median ${median(httpMs).toFixed(0)} ms vs direct engine ${median(directMs).toFixed(0)} ms; ` +
-      `the path around the worker's own engine call (Server-Timing) adds ${median(workerEngineMs).toFixed(1)} ms`,
+    `overhead: HTTP /inference median ${median(httpMs).toFixed(0)} ms vs direct engine ${median(directMs).toFixed(0)} ms ` +
+      `(ratio of medians ${(median(httpMs) / median(directMs)).toFixed(3)}, median of paired ratios ${overhead.toFixed(3)}); ` +
+      `the path around the worker's own engine call (Server-Timing) adds ${median(workerEngineMs).toFixed(1)} ms: ` +
+      `HTTP + upload parsing + rendering ${median(path.http).toFixed(1)}, WAV decoding ${median(path.decode).toFixed(1)}, ` +
+      `NATS round trip ${median(path.nats).toFixed(1)}, worker around the engine ${median(path.worker).toFixed(1)} (medians)`,
   );
 
   // priority: 3 s realtime idle vs during a long batch job on the same worker
@@ -281,13 +356,23 @@ async function main(): Promise<void> {
   const idleT: Array<{ queuedMs: number; processMs: number }> = [];
   const busyT: Array<{ queuedMs: number; processMs: number }> = [];
   for (let i = 0; i < 10; i++) idle.push(await timed(s3, `idle-${i}`, idleT));
-  const longWav = encodeWav(speech(LONG_S, dir), { sampleRate: 16000, channels: 1 });
+  let submitted = 0;
   const submit = async (wav: Uint8Array, name: string): Promise<string> => {
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(wav)], { type: 'audio/wav' }), name);
-    const res = await fetch(`${stt}/v1/jobs`, { method: 'POST', body: form });
-    if (res.status !== 202) throw new Error(`POST /v1/jobs ${res.status}: ${await res.text()}`);
-    return ((await res.json()) as SttJobStatus).jobId;
+    // With an id the submission is idempotent, so a request lost with its socket is sent again.
+    const id = `bench-${process.pid}-${submitted++}`;
+    for (let attempt = 1; ; attempt++) {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(wav)], { type: 'audio/wav' }), name);
+      form.append('id', id);
+      try {
+        const res = await fetch(`${stt}/v1/jobs`, { method: 'POST', body: form });
+        if (res.status !== 202) throw new Error(`POST /v1/jobs ${res.status}: ${await res.text()}`);
+        return ((await res.json()) as SttJobStatus).jobId;
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof TypeError)) throw err;
+        log(`POST /v1/jobs: ${String((err as Error).cause ?? err)}; sending it again`);
+      }
+    }
   };
   const job = async (id: string) =>
     (await (await fetch(`${stt}/v1/jobs/${id}`)).json()) as SttJobStatus;
@@ -306,27 +391,41 @@ async function main(): Promise<void> {
     busy.push(await timed(s3, `busy-${i}`, busyT));
     await sleep(gap());
   }
-  const stillRunning = (await job(longId)).state === 'running';
+  const longState = await job(longId);
+  const stillRunning = longState.state === 'running';
   const priority = median(busy) / median(idle);
   log(
     `priority: 3 s clip idle ${median(idle).toFixed(0)} ms (engine queue ${medianOf(idleT, 'queuedMs')} + process ${medianOf(idleT, 'processMs')}), ` +
-      `during a ${LONG_S} s batch job ${median(busy).toFixed(0)} ms (queue ${medianOf(busyT, 'queuedMs')} + process ${medianOf(busyT, 'processMs')}); job still running at the end: ${stillRunning}`,
+      `during a ${LONG_S} s batch job ${median(busy).toFixed(0)} ms (queue ${medianOf(busyT, 'queuedMs')} + process ${medianOf(busyT, 'processMs')}), ` +
+      `max ${Math.max(...busy).toFixed(0)} ms; job still running at the end: ${stillRunning} (${longState.progress}% done)`,
   );
-  await until(async () => ((await job(longId)).state === 'completed' ? true : undefined), 600_000);
+  if (!stillRunning) throw new Error(`the ${LONG_S} s job was not running throughout`);
+  // Measured; cancel rather than wait minutes for it (the batch phases below measure throughput).
+  await fetch(`${stt}/v1/jobs/${longId}`, { method: 'DELETE' });
+  await until(async () => ((await job(longId)).state === 'cancelled' ? true : undefined), 60_000);
+  await sleep(1000); // the worker stops the job's running window on the cancellation event
 
   // rtf + scale: the same job set with one worker, then two
-  const jobWav = encodeWav(speech(30, dir), { sampleRate: 16000, channels: 1 });
   const batch = async (): Promise<number> => {
     const t0 = performance.now();
     const ids = await Promise.all(
       Array.from({ length: SCALE_JOBS }, (_, i) => submit(jobWav, `j${i}.wav`)),
     );
-    await until(async () => {
-      const states = await Promise.all(ids.map(job));
-      if (states.some((s) => s.state === 'failed')) throw new Error('a job failed');
-      return states.every((s) => s.state === 'completed') ? true : undefined;
+    const submitted = performance.now() - t0;
+    const states = await until(async () => {
+      const all = await Promise.all(ids.map(job));
+      if (all.some((s) => s.state === 'failed')) throw new Error('a job failed');
+      return all.every((s) => s.state === 'completed') ? all : undefined;
     }, 900_000);
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const perWorker = new Map<string, number>();
+    for (const st of states)
+      perWorker.set(st.workerId ?? '?', (perWorker.get(st.workerId ?? '?') ?? 0) + 1);
+    log(
+      `batch phase: ${(ms / 1000).toFixed(1)} s (uploads done after ${(submitted / 1000).toFixed(1)} s); ` +
+        `jobs per worker ${[...perWorker].map(([w, n]) => `${w}=${n}`).join(' ')}; load ${loadavg()[0].toFixed(2)}`,
+    );
+    return ms;
   };
   const t1 = await batch();
   const rtf = t1 / (SCALE_JOBS * 30_000);
@@ -361,6 +460,7 @@ async function main(): Promise<void> {
 }
 
 function cleanup(dir?: string): void {
+  stopping = true;
   for (const p of procs.reverse()) {
     if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
   }
@@ -369,6 +469,9 @@ function cleanup(dir?: string): void {
 
 main().catch((err: unknown) => {
   process.stderr.write(`stt bench failed: ${String((err as Error)?.stack ?? err)}\n`);
+  for (const { name, lines } of tails.values()) {
+    if (lines.length) process.stderr.write(`--- ${name}, last lines:\n${lines.join('\n')}\n`);
+  }
   cleanup();
   process.exit(1);
 });

@@ -6,7 +6,8 @@
  *
  * Loads the model (PARLEY_WHISPER_MODEL or the synthetic one, addon PARLEY_WHISPER_ADDON), prints
  * `{"ready":…}`, then for every line on stdin transcribes the file once at realtime priority and
- * prints `{"ms":…,"processMs":…,"segments":…}`. Exits when stdin closes.
+ * prints `{"ms":…,"processMs":…,"segments":…,"native":{…}}` (whisper.cpp's own split of the time).
+ * Exits when stdin closes.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +38,7 @@ async function probe(): Promise<void> {
       ms: performance.now() - t0,
       processMs: r.timing.processMs,
       segments: r.segments.length,
+      ...(r.timing.native ? { native: r.timing.native } : {}),
     });
   }
   await engine.close();

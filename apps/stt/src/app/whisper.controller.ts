@@ -64,15 +64,24 @@ export class WhisperController {
     try {
       if (!file) throw new SttError('BAD_REQUEST', "no 'file' field in the request");
       const params = parseInferenceFields(body ?? {});
+      const t0 = performance.now();
       const decoded = await this.jobs.decode(uploadBytes(file));
+      const t1 = performance.now();
       const t = await this.inference.transcribe(decoded, params);
+      const t2 = performance.now();
       const out = render(t, params.format);
       res.setHeader('x-parley-lane', t.lane);
       if (t.timing) {
-        // Where the time went, for clients and benchmarks (W3C Server-Timing).
+        // Where the time went, for clients and benchmarks (W3C Server-Timing): decoding the
+        // upload, the lane's round trip (NATS + worker), the worker's part and its engine call.
         res.setHeader(
           'Server-Timing',
-          `worker;dur=${t.timing.workerMs.toFixed(1)}, engine;dur=${t.timing.engineMs.toFixed(1)}`,
+          [
+            `decode;dur=${(t1 - t0).toFixed(1)}`,
+            `lane;dur=${(t2 - t1).toFixed(1)}`,
+            `worker;dur=${t.timing.workerMs.toFixed(1)}`,
+            `engine;dur=${t.timing.engineMs.toFixed(1)}`,
+          ].join(', '),
         );
       }
       res.status(200).type(out.contentType).send(out.body);

@@ -295,7 +295,7 @@ export const sttWorkerEnv = serviceSchema('STT_WORKER', 8083, {
     .max(64)
     .default(2)
     .describe(
-      'whisper.cpp threads per call. ggml threads spin-wait: keep threads × workers on a host ≤ its free cores, or latency explodes.',
+      'whisper.cpp threads per call. ggml threads wait for each other at every graph node (the Parley build spins briefly, then yields): threads × workers beyond the free cores costs latency.',
     ),
   STT_WORKER_DEVICE: z.enum(['cpu', 'cuda', 'vulkan']).default('cpu').describe('Inference device.'),
   STT_WORKER_MODEL_DIRS: z

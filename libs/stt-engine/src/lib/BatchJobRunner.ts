@@ -50,6 +50,8 @@ export interface BatchJobRunnerOptions {
   cutSearchMs?: number;
   /** Pre-emptions of one window by realtime calls before realtime calls wait for it. */
   maxPreemptions: number;
+  /** A pre-empted window restarts at half its length, down to this, ms. Default min(windowMs, 5000). */
+  minWindowMs?: number;
   /** Skips windows without speech (a VAD); default: RMS only. */
   speechGate?: (window: Float32Array) => boolean;
   /** While a window runs, `working()` is sent this often, ms. */
@@ -181,6 +183,7 @@ export class BatchJobRunner {
           cutSearchMs: this.#o.cutSearchMs ?? Math.min(3000, Math.floor(this.#o.windowMs / 4)),
           priority: 'batch',
           maxPreemptions: this.#o.maxPreemptions,
+          minWindowMs: this.#o.minWindowMs,
           speechGate: this.#o.speechGate,
           language: msg.options.language,
           prompt: msg.options.prompt,

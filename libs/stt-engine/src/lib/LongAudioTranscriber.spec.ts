@@ -129,6 +129,9 @@ describe('transcribeLong()', () => {
       [loud(1), { windowMs: 40_000 }, 'BAD_OPTIONS'],
       [loud(1), { cutSearchMs: 30_000 }, 'BAD_OPTIONS'],
       [loud(1), { startMs: 5_000 }, 'BAD_OPTIONS'],
+      [loud(1), { windowMs: 10_000, minWindowMs: 20_000 }, 'BAD_OPTIONS'],
+      [loud(1), { minWindowMs: 500 }, 'BAD_OPTIONS'],
+      [loud(1), { maxPreemptions: -1 }, 'BAD_OPTIONS'],
       [new Float32Array(0), {}, 'BAD_AUDIO'],
     ];
     for (const [audio, options, expected] of cases) {
@@ -154,5 +157,62 @@ describe('transcribeLong()', () => {
     expect(progress.map((p) => p.skipped)).toEqual([false, true, false]);
     expect(engine.calls).toHaveLength(2);
     expect(events.filter((e) => e.type === 'segment')).toHaveLength(2);
+  });
+
+  /** Rejects the calls whose index is listed the way WhisperEngine rejects a pre-empted call. */
+  class PreemptingEngine extends FakeEngine {
+    constructor(
+      private readonly preempt: Set<number>,
+      private readonly onCall?: () => void,
+    ) {
+      super();
+    }
+    override async transcribe(pcm: Float32Array, options: SttTranscribeOptions = {}) {
+      const r = await super.transcribe(pcm, options);
+      this.onCall?.();
+      if (this.preempt.has(this.calls.length - 1)) {
+        if (!options.preemptible) throw new Error('pre-empted a call that was not preemptible');
+        throw new SttEngineError('ABORTED', 'pre-empted by a realtime call');
+      }
+      return r;
+    }
+  }
+
+  it('a pre-empted window restarts at half its length (down to minWindowMs); unpre-empted windows double back to windowMs', async () => {
+    const engine = new PreemptingEngine(new Set([0, 1, 2]));
+    const events = await collect(
+      transcribeLong(engine, loud(100), { cutSearchMs: 0, maxPreemptions: 3, minWindowMs: 4000 }),
+    );
+    expect(engine.calls.map((c) => [c.samples / RATE, c.options.preemptible])).toEqual([
+      [30, true],
+      [15, true],
+      [7.5, true],
+      [4, false], // pre-empted maxPreemptions times: runs to its end
+      [4, true],
+      [8, true],
+      [16, true],
+      [30, true],
+      [30, true],
+      [8, true],
+    ]);
+    const progress = events.filter((e): e is LongAudioProgressEvent => e.type === 'progress');
+    expect(progress[0]).toMatchObject({ windowStartMs: 0, windowEndMs: 4000, preemptions: 3 });
+    expect(progress[0].timing?.preemptions).toBe(3);
+    expect(progress.slice(1).every((p) => p.preemptions === 0)).toBe(true);
+    expect(progress.at(-1)?.processedMs).toBe(100_000);
+  });
+
+  it('without maxPreemptions windows are never preemptible; a caller abort is not mistaken for a pre-emption', async () => {
+    const plain = new FakeEngine();
+    await collect(transcribeLong(plain, loud(40)));
+    expect(plain.calls.every((c) => c.options.preemptible === false)).toBe(true);
+
+    const ac = new AbortController();
+    const engine = new PreemptingEngine(new Set([0]), () => ac.abort());
+    const err = await collect(
+      transcribeLong(engine, loud(40), { maxPreemptions: 3, signal: ac.signal }),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ABORTED' });
+    expect(engine.calls).toHaveLength(1);
   });
 });

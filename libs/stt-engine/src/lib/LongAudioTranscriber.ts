@@ -3,6 +3,7 @@ import {
   STT_SAMPLE_RATE,
   type SttEngine,
   type SttPriority,
+  type SttResult,
   type SttSegment,
   type SttTiming,
   type SttTranscribeOptions,
@@ -12,10 +13,22 @@ import { SttEngineError } from './SttEngineError';
 /** Options of {@link transcribeLong}. */
 export interface LongAudioOptions extends Omit<
   SttTranscribeOptions,
-  'offsetMs' | 'priority' | 'onSegment' | 'audioContext'
+  'offsetMs' | 'priority' | 'onSegment' | 'audioContext' | 'preemptible'
 > {
   /** Longest window, ms (whisper's encoder sees at most 30 s). Default 30000. */
   windowMs?: number;
+  /**
+   * Batch windows that realtime calls pre-empt are halved down to this length, ms, so that under
+   * realtime traffic a window fits between two requests (and a window that may no longer be
+   * pre-empted is short). A window that completes without pre-emption lets the next one double
+   * again, up to `windowMs`. Default min(windowMs, 5000).
+   */
+  minWindowMs?: number;
+  /**
+   * Times realtime calls may pre-empt one window (each time it restarts, halved); after that it
+   * runs to its end and realtime calls wait for it. Default 0.
+   */
+  maxPreemptions?: number;
   /**
    * Window ends are moved back, by at most this much, to the quietest 20 ms in that range, so cuts
    * fall between words rather than through them. 0 = fixed cuts. Default 3000.
@@ -59,6 +72,8 @@ export interface LongAudioProgressEvent {
   percent: number;
   /** Whether the window was skipped as silence. */
   skipped: boolean;
+  /** Times realtime calls pre-empted this window (it was shortened and restarted each time). */
+  preemptions: number;
   /** The window's engine timing (absent when skipped). */
   timing?: SttTiming;
 }
@@ -80,11 +95,12 @@ export interface LongAudioSummary {
  * Transcribes audio of any length window by window, as an async generator: for each window it
  * yields the window's segments (absolute timestamps) and then a progress event.
  *
- * Why windows rather than one whisper_full call: between windows the engine's lock is released,
- * so realtime requests queued meanwhile run first (pre-emption at window granularity); progress
- * can be reported and checkpointed (`processedMs` → `startMs` on redelivery); and a consumer can
- * stop early by breaking out of its `for await` (or aborting `signal`, which also stops the
- * running window natively).
+ * Why windows rather than one whisper_full call: progress can be reported and checkpointed
+ * (`processedMs` → `startMs` on redelivery); between windows the engine's lock is released, so
+ * waiting realtime requests run first; with `maxPreemptions` a realtime request even aborts the
+ * running window (whisper stops within about a millisecond), which restarts at half its length;
+ * and a consumer can stop early by breaking out of its `for await` (or aborting `signal`, which
+ * also stops the running window natively).
  */
 export async function* transcribeLong(
   engine: SttEngine,
@@ -99,10 +115,24 @@ export async function* transcribeLong(
     priority = 'batch',
     silenceRms = 0.001,
     speechGate,
+    maxPreemptions = 0,
     ...rest
   } = options;
   if (!(windowMs >= 1_000 && windowMs <= 30_000)) {
     throw new SttEngineError('BAD_OPTIONS', `windowMs must be in [1000, 30000], got ${windowMs}`);
+  }
+  const minWindowMs = options.minWindowMs ?? Math.min(windowMs, 5_000);
+  if (!(minWindowMs >= 1_000 && minWindowMs <= windowMs)) {
+    throw new SttEngineError(
+      'BAD_OPTIONS',
+      `minWindowMs must be in [1000, windowMs], got ${options.minWindowMs}`,
+    );
+  }
+  if (!Number.isInteger(maxPreemptions) || maxPreemptions < 0) {
+    throw new SttEngineError(
+      'BAD_OPTIONS',
+      `maxPreemptions must be an integer ≥ 0, got ${options.maxPreemptions}`,
+    );
   }
   if (!(cutSearchMs >= 0 && cutSearchMs < windowMs)) {
     throw new SttEngineError(
@@ -123,26 +153,49 @@ export async function* transcribeLong(
   const summary: LongAudioSummary = { windows: 0, segments: 0, processMs: 0, audioMs: 0 };
   let cursor = Math.round(startMs * perMs);
   let window = 0;
+  // Current window length: halved by pre-emptions, doubled back by windows that complete unpre-empted.
+  let lengthMs = windowMs;
+  const preemptible = priority === 'batch' && maxPreemptions > 0;
   while (cursor < total) {
-    if (rest.signal?.aborted) throw new SttEngineError('ABORTED', 'long transcription aborted');
-    const end = chooseCut(pcm, cursor, windowMs * perMs, cutSearchMs * perMs);
-    const chunk = pcm.subarray(cursor, end);
-    const skipped = rms(chunk) < silenceRms || (speechGate ? !speechGate(chunk) : false);
+    let preemptions = 0;
+    let end: number;
+    let chunk: Float32Array;
+    let skipped: boolean;
     let timing: SttTiming | undefined;
-    if (!skipped) {
-      const result = await engine.transcribe(chunk, {
-        ...rest,
-        offsetMs: offsetMs + cursor / perMs,
-        priority,
-        singleSegment: rest.singleSegment ?? false,
-      });
-      timing = result.timing;
+    let result: SttResult | undefined;
+    for (;;) {
+      if (rest.signal?.aborted) throw new SttEngineError('ABORTED', 'long transcription aborted');
+      const search = Math.min(cutSearchMs, Math.floor(lengthMs / 4));
+      end = chooseCut(pcm, cursor, lengthMs * perMs, search * perMs);
+      chunk = pcm.subarray(cursor, end);
+      skipped = rms(chunk) < silenceRms || (speechGate ? !speechGate(chunk) : false);
+      if (skipped) break;
+      try {
+        result = await engine.transcribe(chunk, {
+          ...rest,
+          offsetMs: offsetMs + cursor / perMs,
+          priority,
+          singleSegment: rest.singleSegment ?? false,
+          preemptible: preemptible && preemptions < maxPreemptions,
+        });
+        break;
+      } catch (err) {
+        const preempted =
+          err instanceof SttEngineError && err.code === 'ABORTED' && !rest.signal?.aborted;
+        if (!preempted) throw err;
+        preemptions++;
+        lengthMs = Math.max(minWindowMs, Math.floor(lengthMs / 2));
+      }
+    }
+    if (result) {
+      timing = { ...result.timing, preemptions };
       summary.processMs += result.timing.processMs;
       for (const segment of result.segments) {
         summary.segments++;
         yield { type: 'segment', window, segment };
       }
     }
+    if (preemptions === 0) lengthMs = Math.min(windowMs, lengthMs * 2);
     summary.windows++;
     summary.audioMs += chunk.length / perMs;
     const processedMs = end / perMs;
@@ -155,6 +208,7 @@ export async function* transcribeLong(
       totalMs,
       percent: Math.round((processedMs / totalMs) * 1000) / 10,
       skipped,
+      preemptions,
       ...(timing ? { timing } : {}),
     };
     cursor = end;

@@ -52,21 +52,49 @@ describe('WhisperEngine pre-emption of batch work by realtime work (synthetic mo
     expect(b.timing.preemptions).toBe(0);
   });
 
-  it('transcribeLong() passes maxPreemptions to its windows: realtime calls overtake the running window', async () => {
+  it('transcribeLong() with maxPreemptions: a realtime call aborts the running window, which restarts at half its length', async () => {
     const order: string[] = [];
+    const windows: Array<[number, number, number]> = [];
     const job = (async () => {
       for await (const e of transcribeLong(engine, speechOfLength(8), {
         windowMs: 8000,
+        minWindowMs: 4000,
+        cutSearchMs: 0,
         maxPreemptions: 1,
       })) {
-        if (e.type === 'progress') order.push(`window${e.window}`);
+        if (e.type !== 'progress') continue;
+        order.push(`window${e.window}`);
+        windows.push([e.windowStartMs, e.windowEndMs, e.preemptions]);
       }
     })();
     await new Promise((r) => setTimeout(r, 150));
     await engine.transcribe(short);
     order.push('realtime');
     await job;
-    expect(order).toEqual(['realtime', 'window0']);
+    expect(order).toEqual(['realtime', 'window0', 'window1']);
+    expect(windows).toEqual([
+      [0, 4000, 1],
+      [4000, 8000, 0],
+    ]);
+  });
+
+  it('a preemptible batch call is aborted inside its encoder by a realtime call and rejects with ABORTED; the realtime call hardly waits', async () => {
+    const window = speechOfLength(28);
+    const options = { priority: 'batch', singleSegment: false, audioContext: 'full' } as const;
+    const reference = await engine.transcribe(window, options);
+    const encodeMs = reference.timing.native?.encodeMs ?? 0;
+    expect(encodeMs).toBeGreaterThan(100);
+
+    const batch = engine.transcribe(window, { ...options, preemptible: true }).then(
+      () => 'completed',
+      (err: { code?: string }) => err.code,
+    );
+    await new Promise((r) => setTimeout(r, 40)); // into the encoder
+    const rt = await engine.transcribe(short);
+    expect(await batch).toBe('ABORTED');
+    expect(rt.segments.length).toBeGreaterThan(0);
+    // It waited for ggml to notice the flag, not for the encoder of a 30 s window.
+    expect(rt.timing.queuedMs).toBeLessThan(Math.max(150, encodeMs * 0.3));
   });
 
   it('with batchYieldMs a batch call starts only that long after the last realtime call ended', async () => {

@@ -15,6 +15,11 @@ export interface SttLoadOptions {
   threads?: number;
   /** Use a GPU backend if the addon was built with one. Default false (CPU build). */
   gpu?: boolean;
+  /**
+   * Run one short transcription after loading so the first request does not pay for first-touch
+   * allocations (whisper's state, compute buffers). Default true.
+   */
+  warmup?: boolean;
 }
 
 /** A loaded model, as reported in readiness/capabilities. */
@@ -71,6 +76,13 @@ export interface SttTranscribeOptions {
    * batch work; the cost of each pre-emption is the aborted part of this call.
    */
   maxPreemptions?: number;
+  /**
+   * Batch calls only: a realtime call arriving while this one runs aborts it (whisper stops within
+   * about a millisecond, in the encoder too) and this call rejects with `ABORTED` while its
+   * `signal` is not aborted — the caller re-plans (e.g. a shorter window) instead of the engine
+   * restarting the same work. Takes precedence over `maxPreemptions`. Default false.
+   */
+  preemptible?: boolean;
   /** Aborts the call — waiting or running (whisper stops within milliseconds). */
   signal?: AbortSignal;
   /** Called for each segment as whisper finalises it (before the promise resolves). */
@@ -105,6 +117,24 @@ export interface SttTiming {
   realtimeFactor: number;
   /** Times this (batch) call was aborted by realtime calls and restarted. */
   preemptions: number;
+  /** whisper.cpp's own breakdown of `processMs`, when the addon reports it. */
+  native?: SttNativeTiming;
+}
+
+/** Where whisper_full spent one call, ms (from the native addon). */
+export interface SttNativeTiming {
+  /** Getting a whisper state (0 when an idle one was reused). */
+  initMs: number;
+  /** Log-mel spectrogram. */
+  melMs: number;
+  /** Encoder (conv + transformer + cross-attention keys/values). */
+  encodeMs: number;
+  /** Decoder passes: one token each, batches, and prompts. */
+  decodeMs: number;
+  /** Token sampling (logits processing). */
+  sampleMs: number;
+  /** Decoder passes. */
+  decodes: number;
 }
 
 /** Result of one {@link SttEngine.transcribe} call. */

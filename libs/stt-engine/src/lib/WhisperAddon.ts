@@ -15,6 +15,23 @@ export interface WhisperNativeSegment {
   tokens?: Array<{ text: string; id: number; p: number }>;
 }
 
+/** Per-call timings the Parley build attaches to a result array (`result.timings`), ms. */
+export interface WhisperNativeTimings {
+  initMs: number;
+  fullMs: number;
+  melMs: number;
+  encodeMs: number;
+  decodeMs: number;
+  batchdMs: number;
+  promptMs: number;
+  sampleMs: number;
+  encodes: number;
+  decodes: number;
+  batchds: number;
+  prompts: number;
+  samples: number;
+}
+
 /** A loaded whisper context. */
 export interface WhisperNativeModel {
   /** Opaque `whisper_context*`; null once freed. */
@@ -25,7 +42,8 @@ export interface WhisperNativeModel {
 
 /**
  * The N-API surface of smart-whisper's addon as built by `scripts/setup/whisper.mjs` (which adds
- * `abort_flag` and `setLogging`, and makes a failed load reject instead of hang).
+ * `abort_flag`, `setLogging` and per-call `timings`, pools whisper states, and makes a failed load
+ * reject instead of hang).
  */
 export interface WhisperAddon {
   WhisperModel: { load(path: string, gpu: boolean): Promise<WhisperNativeModel> };
@@ -33,7 +51,7 @@ export interface WhisperAddon {
     handle: object,
     pcm: Float32Array,
     params: Record<string, unknown>,
-    finish: (result: WhisperNativeSegment[] | Error) => void,
+    finish: (result: (WhisperNativeSegment[] & { timings?: WhisperNativeTimings }) | Error) => void,
     progress: (segment: WhisperNativeSegment) => void,
   ): void;
   /** Present in Parley's build only. */

@@ -7,6 +7,7 @@ import {
   type SttEngineState,
   type SttLoadOptions,
   type SttModelInfo,
+  type SttNativeTiming,
   type SttPriority,
   type SttResult,
   type SttSegment,
@@ -19,6 +20,7 @@ import {
   type WhisperAddon,
   type WhisperNativeModel,
   type WhisperNativeSegment,
+  type WhisperNativeTimings,
 } from './WhisperAddon';
 import {
   FULL_AUDIO_CONTEXT,
@@ -146,6 +148,7 @@ export class WhisperEngine implements SttEngine {
         loadMs: Math.round(loadMs),
         threads,
       });
+      if (options.warmup ?? true) await this.#warmUp(native, threads);
       if (info.synthetic) {
         this.#logger.warn(
           'load() | SYNTHETIC MODEL: random weights, transcripts are meaningless — set PARLEY_WHISPER_MODEL to real ggml weights',
@@ -186,6 +189,8 @@ export class WhisperEngine implements SttEngine {
         `maxPreemptions must be an integer ≥ 0, got ${options.maxPreemptions}`,
       );
     }
+    // Pre-empted once, the call rejects and its caller re-plans (see the option).
+    const rejectWhenPreempted = priority === 'batch' && options.preemptible === true;
     // A realtime call ends a pre-emptible batch call now instead of waiting for it; the batch call
     // then queues again behind this one (see the retry below).
     if (priority === 'realtime') this.#running?.preempt?.();
@@ -196,8 +201,11 @@ export class WhisperEngine implements SttEngine {
         priority,
         signal,
         tStart,
-        preemptible: preemptions < maxPreemptions,
+        preemptible: rejectWhenPreempted || preemptions < maxPreemptions,
       });
+      if (outcome === 'preempted' && rejectWhenPreempted) {
+        throw new SttEngineError('ABORTED', 'pre-empted by a realtime call');
+      }
       if (outcome === 'preempted') {
         this.#logger.debug('transcribe() | batch call pre-empted by a realtime call', {
           preemptions: preemptions + 1,
@@ -339,6 +347,7 @@ export class WhisperEngine implements SttEngine {
       const segments: SttSegment[] = normalizeSegments(result, clipMs, opts.offsetMs);
       const detected = result.find((s) => s.lang)?.lang;
       const totalMs = now() - tStart;
+      const breakdown = nativeTiming((result as { timings?: WhisperNativeTimings }).timings);
       return {
         segments,
         text: segments.map((s) => s.text).join(' '),
@@ -352,11 +361,51 @@ export class WhisperEngine implements SttEngine {
           audioMs: clipMs,
           realtimeFactor: processMs / clipMs,
           preemptions: 0,
+          ...(breakdown ? { native: breakdown } : {}),
         },
       };
     } finally {
       release();
     }
+  }
+
+  /**
+   * One short call on a fresh model (under the load's lock): allocates and touches whisper's
+   * state and compute buffers, so the first real request costs what every later one does.
+   * A failure here is logged, not fatal: the model is loaded.
+   */
+  async #warmUp(native: WhisperNativeModel, threads: number): Promise<void> {
+    const t0 = now();
+    const pcm = new Float32Array(MIN_SAMPLES);
+    for (let i = 0; i < pcm.length; i++) pcm[i] = 0.1 * Math.sin(i * 0.05);
+    const params = toNativeParams(
+      {
+        language: 'en',
+        prompt: undefined,
+        maxTokens: 4,
+        temperature: 0,
+        temperatureIncrement: 0,
+        offsetMs: 0,
+        singleSegment: true,
+        audioContext: 64,
+        threads,
+        translate: false,
+        priority: 'realtime',
+      },
+      new Int32Array(1),
+    );
+    const result = await new Promise<unknown>((resolve) => {
+      try {
+        this.#addon?.transcribe(native.handle as object, pcm, params, resolve, () => undefined);
+      } catch (err) {
+        resolve(err);
+      }
+    });
+    if (!Array.isArray(result)) {
+      this.#logger.warn('load() | warm-up call failed', { err: String(result) });
+      return;
+    }
+    this.#logger.debug('load() | warmed up', { ms: Math.round(now() - t0) });
   }
 
   /** Waits until no realtime call ended within `batchYieldMs` (see the option). */
@@ -404,6 +453,20 @@ export class WhisperEngine implements SttEngine {
     }
     return this.#addon;
   }
+}
+
+/** The addon's per-call timings in engine terms (undefined from an addon without them). */
+function nativeTiming(t: WhisperNativeTimings | undefined): SttNativeTiming | undefined {
+  if (!t || typeof t.encodeMs !== 'number') return undefined;
+  const r = (v: number) => Math.round(v * 10) / 10;
+  return {
+    initMs: r(t.initMs),
+    melMs: r(t.melMs),
+    encodeMs: r(t.encodeMs),
+    decodeMs: r(t.decodeMs + t.batchdMs + t.promptMs),
+    sampleMs: r(t.sampleMs),
+    decodes: t.decodes + t.batchds + t.prompts,
+  };
 }
 
 function padTo(pcm: Float32Array, samples: number): Float32Array {

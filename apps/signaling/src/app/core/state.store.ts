@@ -85,6 +85,26 @@ const K = {
   nodeSess: (node: string) => `sig:nodesess:${node}`,
 };
 
+/**
+ * Removes a peer from a room (presence, identity index, its producers) and starts the empty-room
+ * timer when it was the last; leaves `out` = {wasPresent, remaining, producerIds...}.
+ * KEYS: peers, ident, prod, empty, room. ARGV: peerId, identity, roomId, emptyDeadline.
+ */
+const REMOVE_PEER_LUA = `local was = redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+local out = {was, 0}
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local ok, p = pcall(cjson.decode, all[i + 1])
+  if ok and p['peerId'] == ARGV[1] then
+    redis.call('HDEL', KEYS[3], all[i])
+    table.insert(out, all[i])
+  end
+end
+local left = redis.call('HLEN', KEYS[1])
+out[2] = left
+if left == 0 and redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end`;
+
 const SCRIPTS = {
   // KEYS: room, rooms, empty. ARGV: tenant, name, options, createdAt, emptyDeadline, roomId
   sigRoomCreate: {
@@ -131,21 +151,7 @@ return 1`,
   // Returns {wasPresent, remaining, producerIds...}
   sigRemovePeer: {
     keys: 5,
-    lua: `
-local was = redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
-local out = {was, 0}
-local all = redis.call('HGETALL', KEYS[3])
-for i = 1, #all, 2 do
-  local ok, p = pcall(cjson.decode, all[i + 1])
-  if ok and p['peerId'] == ARGV[1] then
-    redis.call('HDEL', KEYS[3], all[i])
-    table.insert(out, all[i])
-  end
-end
-local left = redis.call('HLEN', KEYS[1])
-out[2] = left
-if left == 0 and redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+    lua: `${REMOVE_PEER_LUA}
 return out`,
   },
   // sigRemovePeer, then the session deleted and unindexed, in one command.
@@ -153,21 +159,7 @@ return out`,
   // ARGV: peerId, identity, roomId, emptyDeadline, sid. Returns as sigRemovePeer.
   sigRemovePeerSession: {
     keys: 8,
-    lua: `
-local was = redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
-local out = {was, 0}
-local all = redis.call('HGETALL', KEYS[3])
-for i = 1, #all, 2 do
-  local ok, p = pcall(cjson.decode, all[i + 1])
-  if ok and p['peerId'] == ARGV[1] then
-    redis.call('HDEL', KEYS[3], all[i])
-    table.insert(out, all[i])
-  end
-end
-local left = redis.call('HLEN', KEYS[1])
-out[2] = left
-if left == 0 and redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+    lua: `${REMOVE_PEER_LUA}
 redis.call('DEL', KEYS[6])
 redis.call('SREM', KEYS[7], ARGV[5])
 redis.call('ZREM', KEYS[8], ARGV[5])

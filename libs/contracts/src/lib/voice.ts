@@ -126,6 +126,11 @@ export const SpeechEndedEvent = SpeechStartedEvent.extend({
 /** Speech ended. */
 export type SpeechEndedEvent = z.infer<typeof SpeechEndedEvent>;
 
+/** Wall clock (ms since the epoch) of an utterance's last speech sample. */
+export function speechEndedAt(e: SpeechEndedEvent): number {
+  return e.at + (e.endMs - e.startMs);
+}
+
 /** Requests of the voice loop. */
 export const voiceContracts = {
   say: defineRequest({

@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { type SttTranscriptEvent, sttEvents, voiceContracts, voiceEvents } from '@parley/contracts';
+import {
+  type SttTranscriptEvent,
+  speechEndedAt,
+  sttEvents,
+  voiceContracts,
+  voiceEvents,
+} from '@parley/contracts';
 import type { NatsMessaging } from '@parley/messaging';
 import type { Logger, Metrics } from '@parley/observability';
 import { LOGGER, MESSAGING, METRICS } from '@parley/runtime';
 import { Histogram } from 'prom-client';
+import { BoundedMap } from './bounded-map';
 import { StateStore } from './state.store';
 
 /** Utterances whose end of speech is remembered for latency metrics. */
@@ -25,9 +32,9 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 
 @Injectable()
 export class EchoAgent implements OnModuleInit {
   /** utteranceId -> wall clock of its last speech sample. */
-  private readonly speechEnd = new Map<string, number>();
+  private readonly speechEnd = new BoundedMap<string, number>(SPEECH_MEMORY);
   /** sayId -> end of the speech it answers. */
-  private readonly answering = new Map<string, number>();
+  private readonly answering = new BoundedMap<string, number>(SPEECH_MEMORY);
   private readonly eosToFinal: Histogram;
   private readonly mouthToEar: Histogram;
 
@@ -56,7 +63,7 @@ export class EchoAgent implements OnModuleInit {
     const queue = { tokens: ['*'], queue: 'signaling-echo-agent' };
     this.messaging.subscribe(
       voiceEvents.speechEnded,
-      (e) => this.remember(this.speechEnd, e.utteranceId, e.at + (e.endMs - e.startMs)),
+      (e) => void this.speechEnd.set(e.utteranceId, speechEndedAt(e)),
       queue,
     );
     this.messaging.subscribe(sttEvents.transcriptFinalized, (e) => this.answer(e), queue);
@@ -80,7 +87,7 @@ export class EchoAgent implements OnModuleInit {
     const heard = e.text.trim();
     const text = heard ? `You said: ${heard}` : 'I heard you, but could not make out the words.';
     const sayId = randomUUID();
-    if (end !== undefined) this.remember(this.answering, sayId, end);
+    if (end !== undefined) this.answering.set(sayId, end);
     try {
       await this.messaging.request(
         voiceContracts.say,
@@ -105,14 +112,6 @@ export class EchoAgent implements OnModuleInit {
         utteranceId: e.utteranceId,
         err: (err as Error).message,
       });
-    }
-  }
-
-  private remember(map: Map<string, number>, key: string, value: number): void {
-    map.set(key, value);
-    if (map.size > SPEECH_MEMORY) {
-      const oldest = map.keys().next().value;
-      if (oldest !== undefined) map.delete(oldest);
     }
   }
 }

@@ -5,6 +5,7 @@ import {
   type SttTranscriptEvent,
   type WsRequestData,
   type WsResponseData,
+  speechEndedAt,
   sttEvents,
   voiceContracts,
   voiceEvents,
@@ -14,11 +15,12 @@ import { type Logger, type Metrics, inSpan } from '@parley/observability';
 import { LOGGER, MESSAGING, METRICS } from '@parley/runtime';
 import { Counter, Histogram } from 'prom-client';
 import { SignalingError } from './errors';
+import { BoundedMap } from './bounded-map';
 import { Hub } from './hub.service';
 import type { PeerLink } from './peer-link';
 import { SfuClient } from './sfu.client';
 
-/** Speech requests remembered per node for `stopSpeech` ownership (oldest dropped first). */
+/** Speech requests (for `stopSpeech` ownership) and speech ends remembered per node. */
 const OWNED_MEMORY = 4096;
 
 /**
@@ -31,9 +33,9 @@ const OWNED_MEMORY = 4096;
 @Injectable()
 export class VoiceService implements OnModuleInit {
   /** sayId -> peerId of the participant that asked (this node's requests only). */
-  private readonly owned = new Map<string, string>();
+  private readonly owned = new BoundedMap<string, string>(OWNED_MEMORY);
   /** utteranceId -> wall clock of its last speech sample (from the SFU tap). */
-  private readonly speechEnd = new Map<string, number>();
+  private readonly speechEnd = new BoundedMap<string, number>(OWNED_MEMORY);
   private readonly delivered: Counter;
   private readonly transcriptAge: Histogram;
 
@@ -66,7 +68,7 @@ export class VoiceService implements OnModuleInit {
       voiceEvents.speechEnded,
       (e) => {
         if (this.hub.hasRoom(e.roomId)) {
-          this.remember(this.speechEnd, e.utteranceId, e.at + (e.endMs - e.startMs));
+          this.speechEnd.set(e.utteranceId, speechEndedAt(e));
         }
       },
       all,
@@ -117,7 +119,7 @@ export class VoiceService implements OnModuleInit {
       { attributes: { 'parley.room_id': e.roomId, 'parley.utterance_id': e.utteranceId } },
       (span) => {
         const identity = this.hub.find(e.roomId, peerId)?.session?.identity;
-        const speechEndedAt = e.final ? this.speechEnd.get(e.utteranceId) : undefined;
+        const endedAt = e.final ? this.speechEnd.get(e.utteranceId) : undefined;
         if (e.final) this.speechEnd.delete(e.utteranceId);
         const segment = {
           utteranceId: e.utteranceId,
@@ -129,7 +131,7 @@ export class VoiceService implements OnModuleInit {
           endMs: e.endMs,
           ...(e.seq !== undefined ? { seq: e.seq } : {}),
           createdAt: e.createdAt,
-          ...(speechEndedAt !== undefined ? { speechEndedAt } : {}),
+          ...(endedAt !== undefined ? { speechEndedAt: endedAt } : {}),
         };
         const n = this.hub.toRoom(e.roomId, (l) =>
           l.notify(e.final ? 'transcriptFinal' : 'transcriptPartial', segment),
@@ -164,7 +166,7 @@ export class VoiceService implements OnModuleInit {
       ...(data.interrupt ? { interrupt: true } : {}),
       requestedBy: `peer:${s.peerId}`,
     });
-    this.remember(this.owned, r.sayId, s.peerId);
+    this.owned.set(r.sayId, s.peerId);
     return { requestId: r.sayId, producerId: r.producerId, queued: r.queued };
   }
 
@@ -223,13 +225,5 @@ export class VoiceService implements OnModuleInit {
       return new SignalingError('ROOM_NOT_LIVE', 'the room has no media session: join it first');
     }
     return err;
-  }
-
-  private remember<V>(map: Map<string, V>, key: string, value: V): void {
-    map.set(key, value);
-    if (map.size > OWNED_MEMORY) {
-      const oldest = map.keys().next().value;
-      if (oldest !== undefined) map.delete(oldest);
-    }
   }
 }

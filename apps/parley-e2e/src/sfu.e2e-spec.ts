@@ -21,7 +21,9 @@ import {
   mediasoupWorkerBin,
 } from '@parley/testing';
 import {
+  OPUS_RECV_CAPS,
   clientDtls,
+  opusRtpParameters,
   peerConnection,
   sdpHeader,
   tonePackets,
@@ -37,20 +39,6 @@ type Contracts = typeof sfuContracts;
 type ConsumerInfo = ResponseOf<typeof sfuContracts.consumerCreate>;
 
 const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
-const OPUS_CAPABILITIES = {
-  codecs: [
-    {
-      kind: 'audio',
-      mimeType: 'audio/opus',
-      clockRate: 48000,
-      channels: 2,
-      preferredPayloadType: 100,
-      rtcpFeedback: [],
-    },
-  ],
-  headerExtensions: [],
-};
-
 const opusPackets = tonePackets;
 const newPeerConnection = () => peerConnection({ audioLevel: true });
 
@@ -136,22 +124,14 @@ async function connectSender(
     peerId,
     transportId: t.transportId,
     kind: 'audio',
-    rtpParameters: {
+    rtpParameters: opusRtpParameters({
       mid,
-      codecs: [
-        {
-          mimeType: 'audio/opus',
-          payloadType: pt,
-          clockRate: 48000,
-          channels: 2,
-          parameters: { minptime: 10, useinbandfec: 1 },
-          rtcpFeedback: [],
-        },
-      ],
+      payloadType: pt,
+      ssrc: transceiver.sender.ssrc,
+      cname: `${peerId}-cname`,
+      parameters: { minptime: 10, useinbandfec: 1 },
       headerExtensions: [{ uri: AUDIO_LEVEL_URI, id: levelId, encrypt: false, parameters: {} }],
-      encodings: [{ ssrc: transceiver.sender.ssrc }],
-      rtcp: { cname: `${peerId}-cname`, reducedSize: true },
-    },
+    }),
   });
   const sent = new Set<string>();
   let seq = 0;
@@ -203,7 +183,7 @@ async function connectReceiver(
     peerId,
     transportId: t.transportId,
     producerId,
-    rtpCapabilities: OPUS_CAPABILITIES,
+    rtpCapabilities: OPUS_RECV_CAPS,
   });
   const pc = newPeerConnection();
   const rx: Receiver = {
@@ -468,7 +448,7 @@ describe('apps/sfu over NATS with real mediasoup workers', () => {
         ...peer,
         transportId: t.transportId,
         producerId: 'nope',
-        rtpCapabilities: OPUS_CAPABILITIES,
+        rtpCapabilities: OPUS_RECV_CAPS,
       }),
     ).toBe('NOT_FOUND');
     expect(

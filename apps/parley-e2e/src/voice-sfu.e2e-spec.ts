@@ -34,6 +34,7 @@ import {
 import {
   OPUS_RECV_CAPS,
   clientDtls,
+  opusRtpParameters,
   peerConnection,
   sdpHeader,
   silencePackets,
@@ -104,21 +105,13 @@ describe('voice loop, SFU half: sfu + stt-worker + tts processes', () => {
       peerId,
       transportId: t.transportId,
       kind: 'audio',
-      rtpParameters: {
+      rtpParameters: opusRtpParameters({
         mid,
-        codecs: [
-          {
-            mimeType: 'audio/opus',
-            payloadType: pt,
-            clockRate: 48000,
-            channels: 2,
-            parameters: { minptime: 10, useinbandfec: 1 },
-            rtcpFeedback: [],
-          },
-        ],
-        encodings: [{ ssrc: transceiver.sender.ssrc }],
-        rtcp: { cname: `${peerId}-cname`, reducedSize: true },
-      },
+        payloadType: pt,
+        ssrc: transceiver.sender.ssrc,
+        cname: `${peerId}-cname`,
+        parameters: { minptime: 10, useinbandfec: 1 },
+      }),
     });
     await eventually(() => pc.connectionState === 'connected', 10_000);
     const silence = silencePackets(0.2);

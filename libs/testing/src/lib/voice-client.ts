@@ -263,6 +263,34 @@ export function peerConnection(opts: { audioLevel?: boolean } = {}): RTCPeerConn
   });
 }
 
+/** RTP parameters of an Opus producer sent by a werift client (what mediasoup-client would send). */
+export function opusRtpParameters(o: {
+  mid: string;
+  payloadType: number;
+  ssrc: number;
+  cname: string;
+  /** Opus fmtp parameters (e.g. `{ minptime: 10, useinbandfec: 1 }`). */
+  parameters?: Record<string, unknown>;
+  headerExtensions?: Array<Record<string, unknown>>;
+}) {
+  return {
+    mid: o.mid,
+    codecs: [
+      {
+        mimeType: 'audio/opus',
+        payloadType: o.payloadType,
+        clockRate: 48000,
+        channels: 2,
+        parameters: o.parameters ?? {},
+        rtcpFeedback: [],
+      },
+    ],
+    ...(o.headerExtensions ? { headerExtensions: o.headerExtensions } : {}),
+    encodings: [{ ssrc: o.ssrc }],
+    rtcp: { cname: o.cname, reducedSize: true },
+  };
+}
+
 /** A published microphone: silence until `speak()` queues an utterance. */
 export interface Microphone {
   producerId: string;
@@ -308,21 +336,12 @@ export async function publishMicrophone(s: ProtocolSocket, silence: Buffer[]): P
   const { producerId } = await s.request('produce', {
     transportId: t.transportId,
     kind: 'audio',
-    rtpParameters: {
+    rtpParameters: opusRtpParameters({
       mid,
-      codecs: [
-        {
-          mimeType: 'audio/opus',
-          payloadType: pt,
-          clockRate: 48000,
-          channels: 2,
-          parameters: {},
-          rtcpFeedback: [],
-        },
-      ],
-      encodings: [{ ssrc: transceiver.sender.ssrc }],
-      rtcp: { cname: 'mic', reducedSize: true },
-    },
+      payloadType: pt,
+      ssrc: transceiver.sender.ssrc,
+      cname: 'mic',
+    }),
   });
   type Job = {
     packets: Buffer[];

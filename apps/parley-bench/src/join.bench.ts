@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { type Socket, connect as netConnect, createServer } from 'node:net';
@@ -7,7 +7,6 @@ import { mediasoupWorkerBin } from '@parley/testing';
 import { join } from 'node:path';
 import { mintToken } from '@parley/auth';
 import type { WsMethod, WsRequestData, WsResponseData } from '@parley/contracts';
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import type { Writable } from 'node:stream';
 import * as wsPackage from 'ws';
 import { benchLine, percentile, round } from './stats';
@@ -16,11 +15,11 @@ import { benchLine, percentile, round } from './stats';
  * join: N joins (default 1000, C concurrent, default 50) through the real signaling and SFU
  * processes, each measured from WebSocket connect to a send and a recv transport created and
  * connected (`join`, 2× `createTransport`, 2× `connectTransport`). Every `DTLS_EVERY`-th join does
- * it with real werift peer connections and counts as done only when ICE + DTLS completed on both
+ * it with real libwebrtc peer connections (a child process) and counts as done only when ICE + DTLS completed on both
  * transports. Private nats-server, the shared Redis under a fresh key prefix.
  *
  * Prints the CPU time per join of each process (signaling, SFU and its mediasoup workers,
- * nats-server, Redis, the bench client itself) from /proc.
+ * nats-server, Redis, the bench client itself and its libwebrtc child) from /proc.
  *
  *   npm run bench -- join [n] [concurrency] [dtlsEvery]
  */
@@ -325,69 +324,92 @@ function dtlsOf(sdp: string) {
   };
 }
 
-function pcNew(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    iceServers: [],
-    // Loopback only (the SFU announces 127.0.0.1): no candidates, sockets and checks on the
-    // machine's other interfaces that could never pair with it.
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    codecs: {
-      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
-    },
-  });
-}
+/**
+ * The real ICE + DTLS sample's client: libwebrtc (@roamhq/wrtc, the stack Chrome runs) in a child
+ * process (wrtc-dtls.child.cjs), so a sampled join pays a browser's native handshake and the
+ * bench's event loop stays free for the other joins.
+ */
+class NativeDtls {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  private nextId = 1;
+  readonly ready: Promise<unknown>;
 
-function connected(pc: RTCPeerConnection, timeoutMs = 10_000): Promise<void> {
-  if (pc.connectionState === 'connected') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(
-      () => reject(new Error(`DTLS not connected (${pc.connectionState})`)),
-      timeoutMs,
-    );
-    pc.connectionStateChange.subscribe((s) => {
-      if (s === 'connected') {
-        clearTimeout(t);
-        resolve();
-      } else if (s === 'failed') {
-        clearTimeout(t);
-        reject(new Error('peer connection failed'));
-      }
+  constructor() {
+    this.child = fork(join(__dirname, 'wrtc-dtls.child.cjs'), [], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-  });
+    this.ready = new Promise((resolve, reject) => {
+      this.pending.set(0, { resolve, reject });
+    });
+    this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.ok) p?.resolve(m.result);
+      else p?.reject(new Error(m.error));
+    });
+    this.child.on('exit', (code, signal) => {
+      for (const p of this.pending.values())
+        p.reject(new Error(`wrtc child exited (${code ?? signal})`));
+      this.pending.clear();
+    });
+  }
+
+  call<T>(cmd: string, args: Record<string, unknown>): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ id, cmd, ...args });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The child is killed, never asked to exit (see the child's header). */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
 }
 
-/** Send + recv transports connected with real ICE/DTLS (werift). */
-async function realDtls(c: Conn, send: Transport, recv: Transport): Promise<() => void> {
-  const tx = pcNew();
-  tx.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly' });
-  await tx.setLocalDescription(await tx.createOffer());
-  const offer = tx.localDescription?.sdp ?? '';
-  const mid = /a=mid:(\S+)/.exec(offer)?.[1] ?? '0';
-  const pt = Number(/a=rtpmap:(\d+) opus\/48000\/2/i.exec(offer)?.[1] ?? 111);
-  await tx.setRemoteDescription({
-    type: 'answer',
-    sdp: remoteSdp(send, mid, pt, 'passive', 'recvonly'),
-  });
-  const rx = pcNew();
-  await rx.setRemoteDescription({
-    type: 'offer',
-    sdp: remoteSdp(recv, '0', 100, 'actpass', 'sendonly'),
-  });
-  await rx.setLocalDescription(await rx.createAnswer());
-  await Promise.all([
-    c.request('connectTransport', { transportId: send.transportId, dtlsParameters: dtlsOf(offer) }),
-    c.request('connectTransport', {
-      transportId: recv.transportId,
-      dtlsParameters: dtlsOf(rx.localDescription?.sdp ?? ''),
-    }),
-  ]);
-  await Promise.all([connected(tx), connected(rx)]);
-  return () => {
-    void tx.close();
-    void rx.close();
-  };
+/** Send + recv transports connected with real ICE/DTLS (libwebrtc in the child). */
+async function realDtls(
+  native: NativeDtls,
+  c: Conn,
+  send: Transport,
+  recv: Transport,
+): Promise<() => void> {
+  const key = send.transportId;
+  const cleanup = () => void native.call('close', { key }).catch(() => undefined);
+  try {
+    const { sdp: offer } = await native.call<{ sdp: string }>('offer', { key });
+    const mid = /a=mid:(\S+)/.exec(offer)?.[1] ?? '0';
+    const pt = Number(/a=rtpmap:(\d+) opus\/48000\/2/i.exec(offer)?.[1] ?? 111);
+    const { sdp: answer } = await native.call<{ sdp: string }>('complete', {
+      key,
+      txAnswer: remoteSdp(send, mid, pt, 'passive', 'recvonly'),
+      rxOffer: remoteSdp(recv, '0', 100, 'actpass', 'sendonly'),
+    });
+    await Promise.all([
+      c.request('connectTransport', {
+        transportId: send.transportId,
+        dtlsParameters: dtlsOf(offer),
+      }),
+      c.request('connectTransport', {
+        transportId: recv.transportId,
+        dtlsParameters: dtlsOf(answer),
+      }),
+    ]);
+    await native.call('connected', { key, timeoutMs: 10_000 });
+    return cleanup;
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
 }
 
 /** A participant token, as the tenant's back end mints it before the client connects. */
@@ -402,7 +424,12 @@ interface WsTarget {
   path: string;
 }
 
-async function oneJoin(ws: WsTarget, i: number, dtls: boolean, token: string): Promise<number> {
+async function oneJoin(
+  ws: WsTarget,
+  i: number,
+  native: NativeDtls | undefined,
+  token: string,
+): Promise<number> {
   const identity = `user-${i}`;
   const t0 = performance.now();
   const c = await Conn.open(ws.host, ws.port, `${ws.path}?token=${token}`);
@@ -413,7 +440,7 @@ async function oneJoin(ws: WsTarget, i: number, dtls: boolean, token: string): P
       c.request('createTransport', { direction: 'send' }),
       c.request('createTransport', { direction: 'recv' }),
     ]);
-    if (dtls) cleanup = await realDtls(c, send, recv);
+    if (native) cleanup = await realDtls(native, c, send, recv);
     else {
       await Promise.all([
         c.request('connectTransport', { transportId: send.transportId, dtlsParameters: FAKE_DTLS }),
@@ -441,7 +468,9 @@ async function main(): Promise<void> {
   const [sfuPort, sigPort] = [await freePort(), await freePort()];
   let sfu: ChildProcess | undefined;
   let sig: ChildProcess | undefined;
+  const native = new NativeDtls();
   try {
+    await native.ready;
     sfu = service('sfu', {
       NATS_URL: natsUrl,
       SFU_HTTP_PORT: String(sfuPort),
@@ -469,7 +498,12 @@ async function main(): Promise<void> {
     ]);
     const wsUrl: WsTarget = { host: '127.0.0.1', port: sigPort, path: '/v1/ws' };
     for (let i = 0; i < 20; i++)
-      await oneJoin(wsUrl, 1_000_000 + i, i % 5 === 0, await tokenFor(1_000_000 + i));
+      await oneJoin(
+        wsUrl,
+        1_000_000 + i,
+        i % 5 === 0 ? native : undefined,
+        await tokenFor(1_000_000 + i),
+      );
     // Tokens come from the tenant's back end before a client connects: minted up front, so the
     // bench client's own signing does not compete with the servers for the CPU during the run.
     const tokens: string[] = [];
@@ -490,6 +524,7 @@ async function main(): Promise<void> {
         nats: cpuMs(nats.pid),
         redis: redis.reduce((a, p) => a + cpuMs(p), 0),
         bench: (self.user + self.system) / 1000,
+        dtlsClient: cpuMs(native.pid),
       };
     };
     // Messages through nats-server and commands run by Redis per join (Redis is shared: other
@@ -508,7 +543,7 @@ async function main(): Promise<void> {
         for (let i = next++; i < N; i = next++) {
           const real = DTLS_EVERY > 0 && i % DTLS_EVERY === 0;
           try {
-            const ms = await oneJoin(wsUrl, i, real, tokens[i] as string);
+            const ms = await oneJoin(wsUrl, i, real ? native : undefined, tokens[i] as string);
             all.push(ms);
             if (real) dtls.push(ms);
           } catch (err) {
@@ -548,8 +583,10 @@ async function main(): Promise<void> {
       cpu_sig_ms: perJoin['signaling'] ?? 0,
       cpu_sfu_ms: round((perJoin['sfu'] ?? 0) + (perJoin['workers'] ?? 0), 2),
       cpu_bench_ms: perJoin['bench'] ?? 0,
+      cpu_dtls_client_ms: perJoin['dtlsClient'] ?? 0,
     });
   } finally {
+    native.kill();
     await stop(sig);
     await stop(sfu);
     nats.kill('SIGTERM');

@@ -270,6 +270,12 @@ async function main(): Promise<void> {
   const httpTotals: number[] = [];
   const serverFirstRun: number[] = [];
   const serverFirstAudio: number[] = [];
+  // Server-Timing of each response, by name (ms from the request's arrival, or a duration).
+  const streamedTiming: Record<string, number[]> = {};
+  const wholeTiming: Record<string, number[]> = {};
+  const keep = (into: Record<string, number[]>, timing: Record<string, number>): void => {
+    for (const [k, v] of Object.entries(timing)) (into[k] ??= []).push(v);
+  };
   let audioBytes = 0;
   // Each service measurement is paired with a raw one right next to it; odd iterations run the
   // service first, so a load change between the two does not always favour the same side.
@@ -289,6 +295,7 @@ async function main(): Promise<void> {
     httpRatios.push(whole.s.totalMs / whole.r.total);
     httpTotals.push(whole.s.totalMs);
     rawTotals.push(whole.r.total);
+    keep(wholeTiming, { ...whole.s.timing, client: whole.s.totalMs, raw: whole.r.total });
     audioBytes = whole.s.bytes;
 
     const streamed = await pair(it, () => httpOnce(true));
@@ -298,6 +305,11 @@ async function main(): Promise<void> {
     fulls.push(streamed.s.totalMs);
     serverFirstRun.push(streamed.s.timing['first-run'] ?? NaN);
     serverFirstAudio.push(streamed.s.timing['first-audio'] ?? NaN);
+    keep(streamedTiming, {
+      ...streamed.s.timing,
+      'client-first-byte': streamed.s.firstMs,
+      'raw-first': streamed.r.first,
+    });
 
     const nats = await pair(it, natsOnce);
     natsRatios.push(nats.s / nats.r.total);
@@ -338,6 +350,12 @@ async function main(): Promise<void> {
   process.stdout.write(
     `  in the service: first sentence's run p50=${round(median(serverFirstRun), 1)} ms, its audio ready p50=${round(median(serverFirstAudio), 1)} ms after the request arrived; HTTP to the client p50=${round(median(ttfas.map((t, i) => t - (serverFirstAudio[i] ?? NaN))), 1)} ms; ttfa - own first run p50=${round(overOwnRun, 1)} ms\n`,
   );
+  const medians = (t: Record<string, number[]>): string =>
+    Object.entries(t)
+      .map(([k, v]) => `${k}=${round(median(v), 1)}`)
+      .join(' ');
+  process.stdout.write(`  whole, p50 ms: ${medians(wholeTiming)}\n`);
+  process.stdout.write(`  streamed, p50 ms: ${medians(streamedTiming)}\n`);
   process.stdout.write(
     `cache hit (WAV ${round(audioSeconds, 1)} s): p50=${round(median(hits), 2)} ms p90=${round(percentile(hits, 90), 2)} ms\n`,
   );

@@ -8,6 +8,7 @@ export * from './lib/SentenceSplitter';
 export * from './lib/TextNormalizer';
 export * from './lib/ScriptGuard';
 export * from './lib/Semaphore';
+export * from './lib/EspeakHelper';
 export * from './lib/EspeakPhonemizer';
 export * from './lib/ModelRunner';
 export * from './lib/pcm';

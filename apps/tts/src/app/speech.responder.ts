@@ -133,12 +133,15 @@ export class SpeechResponder {
       }
       const opus = await this.tts.encoderOptions(opts.format);
       let final = false;
+      const timings: Array<{ inferenceMs: number; readyAt?: number }> = [];
       const pcm = async function* (): AsyncGenerator<Int16Array> {
         let r = first;
         while (!r.done) {
           phonemes.push(r.value.phonemes);
           samples += r.value.pcm.length;
           final = r.value.final;
+          if (r !== first)
+            timings.push({ inferenceMs: r.value.inferenceMs, readyAt: r.value.timing?.readyAt });
           yield r.value.pcm;
           r = await chunks.next();
         }
@@ -149,19 +152,32 @@ export class SpeechResponder {
       res.setHeader('X-Parley-Sample-Rate', String(stream.sampleRate));
       res.setHeader('X-Parley-Sentences', String(stream.sentences.length));
       if (opts.streaming && !first.done) {
-        // Where the time to first audio went: the first sentence's model run, and the rest.
+        // Where the time to first audio went, from the request's arrival: phonemes ready, model
+        // run started, its result back, PCM ready (first-audio); first-run is the run itself.
+        const t = first.value.timing;
+        const since = (at: number): string => (at - opts.started).toFixed(1);
         res.setHeader(
           'Server-Timing',
-          `first-run;dur=${first.value.inferenceMs.toFixed(1)}, first-audio;dur=${firstMs.toFixed(1)}`,
+          (t
+            ? `first-phonemes;dur=${since(t.phonemizedAt)}, first-start;dur=${since(t.runStartedAt)}, first-result;dur=${since(t.runEndedAt)}, `
+            : '') +
+            `first-run;dur=${first.value.inferenceMs.toFixed(1)}, first-audio;dur=${firstMs.toFixed(1)}`,
         );
       }
       if (!opts.streaming) {
         const parts: Int16Array[] = [];
+        let runs = first.done ? 0 : first.value.inferenceMs;
+        let lastReady = first.done ? undefined : first.value.timing?.readyAt;
         try {
           for await (const p of pcm()) parts.push(p);
         } catch (err) {
           fail(err);
           throw ttsHttpError(err);
+        }
+        // pcm() walked the chunks after the first through `chunks`; their timing is in `timings`.
+        for (const t of timings) {
+          runs += t.inferenceMs;
+          lastReady = t.readyAt ?? lastReady;
         }
         const all = new Int16Array(samples);
         let offset = 0;
@@ -176,6 +192,15 @@ export class SpeechResponder {
           fail(err);
           throw ttsHttpError(err);
         }
+        // Where a whole response's time went: all model runs, the last PCM ready, encoded.
+        res.setHeader(
+          'Server-Timing',
+          `runs;dur=${runs.toFixed(1)}, ` +
+            (lastReady !== undefined
+              ? `last-ready;dur=${(lastReady - opts.started).toFixed(1)}, `
+              : '') +
+            `encoded;dur=${(performance.now() - opts.started).toFixed(1)}`,
+        );
         res.setHeader('Content-Length', String(body.byteLength));
         res.setHeader('X-Parley-Duration-Seconds', String(samples / stream.sampleRate));
         res.end(body);

@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { espeakHelperBinary } from './EspeakHelper';
 import { EspeakPhonemizer } from './EspeakPhonemizer';
 import { TtsError } from './TtsError';
 
@@ -58,5 +63,77 @@ describe('EspeakPhonemizer (real espeak-ng)', () => {
     p.close();
     p.close();
     await expect(p.phonemizeClauses(['hi'])).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('uses the libespeak-ng helper by default and answers in well under a millisecond per sentence', async () => {
+    expect(phonemizer.mode).toBe('library');
+    const sentence = 'It speaks the first sentence while the rest is still being synthesised.';
+    await phonemizer.phonemizeSentence(sentence);
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      await phonemizer.phonemizeSentence(sentence);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    // The espeak-ng command takes ~3 ms here (it synthesises the audio it throws away).
+    expect(times[10]).toBeLessThan(1.5);
+  });
+
+  it('library and command give the same IPA for ordinary sentences', async () => {
+    const command = await EspeakPhonemizer.create({ voice: 'en-us', helper: false });
+    try {
+      expect(command.mode).toBe('command');
+      const sentences = [
+        'Welcome to Parley, the self-hosted voice pipeline.',
+        'It speaks the first sentence while the rest is still being synthesised.',
+        'Ask it anything, and it will answer right away!',
+        'The quick brown fox jumps over the lazy dog; then it sleeps.',
+        'Dr. Smith paid three dollars and fifty cents at ten a m.',
+        'Is this the real life? Is this just fantasy?',
+        'one thousand two hundred and thirty four',
+      ];
+      for (const s of sentences)
+        expect(await phonemizer.phonemizeSentence(s)).toBe(await command.phonemizeSentence(s));
+    } finally {
+      command.close();
+    }
+  });
+
+  it('espeakHelperBinary() resolves undefined without a compiler (the command is used then) and builds into its cache dir', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'parley-espeak-'));
+    try {
+      await expect(
+        espeakHelperBinary({ cacheDir, cc: '/nonexistent/cc' }),
+      ).resolves.toBeUndefined();
+      const built = await espeakHelperBinary({ cacheDir });
+      expect(built).toContain(cacheDir);
+      const p = await EspeakPhonemizer.create({ voice: 'en-us', helper: built });
+      try {
+        expect(p.mode).toBe('library');
+        expect(await p.phonemizeSentence('Hello, world.')).toBe('həlˈoʊ, wˈɜːld.');
+      } finally {
+        p.close();
+      }
+      await expect(
+        EspeakPhonemizer.create({ voice: 'en-us', helper: join(cacheDir, 'missing') }),
+      ).rejects.toMatchObject({ code: 'PHONEMIZER_FAILED' });
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('the helper restarts after it dies, failing only the requests in flight', async () => {
+    const p = await EspeakPhonemizer.create({ voice: 'en-us' });
+    try {
+      expect(p.mode).toBe('library');
+      const { pid } = p;
+      expect(typeof pid).toBe('number');
+      process.kill(pid as number, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await p.phonemizeSentence('Back again.')).toBe('bˈæk ɐɡˈɛn.');
+    } finally {
+      p.close();
+    }
   });
 });

@@ -458,6 +458,7 @@ export class PiperVoice {
   ): Promise<AudioChunk> {
     const { signal } = ctl;
     const phonemes = await this.#phonemizer.phonemizeSentence(request.normalized[index]);
+    const phonemizedAt = performance.now();
     throwIfAborted(signal);
     const { ids, missing } = phonemesToIds(splitPhonemes(phonemes, this.config), this.config);
     if (missing.size > 0) {
@@ -469,23 +470,28 @@ export class PiperVoice {
     await ctl.previousStarted;
     throwIfAborted(signal);
     const { params } = request;
+    let runStartedAt = 0;
     const runPromise = this.#runner.run(
       { ids, scales: params.scales, speakerId: params.speakerId },
       signal,
-      () =>
+      () => {
+        runStartedAt = performance.now();
         this.observer.safeEmit('runstart', {
           requestId: request.requestId,
           index,
           phonemeIdCount: ids.length,
-        }),
+        });
+      },
     );
     // run() asks the FIFO semaphore for a permit synchronously, so the next sentence may queue
     // behind this one from now on and runs stay in sentence order.
     ctl.markStarted();
     const { audio, runMs } = await runPromise;
+    const runEndedAt = performance.now();
     throwIfAborted(signal);
     const last = index === request.sentences.length - 1;
     const pcm = floatToPcm16(audio, params.normalize, last ? 0 : params.silenceSamples);
+    const readyAt = performance.now();
     this.observer.safeEmit('runend', {
       requestId: request.requestId,
       index,
@@ -502,6 +508,7 @@ export class PiperVoice {
       final: last,
       inferenceMs: runMs,
       missingPhonemes: Object.fromEntries(missing),
+      timing: { phonemizedAt, runStartedAt, runEndedAt, readyAt },
     };
   }
 

@@ -6,7 +6,7 @@ import type { UnspeakableCharacter } from './ScriptGuard';
 import { TtsError, throwIfAborted } from './TtsError';
 import { silentTtsLogger, type TtsLogger } from './TtsLogger';
 import { TypedEmitter } from './TypedEmitter';
-import type { SynthesisOptions } from './types';
+import type { ChunkTiming, SynthesisOptions } from './types';
 import type { VoiceRegistry } from './VoiceRegistry';
 
 /** A request to the synthesizer: text, voice and the engine's options. */
@@ -33,6 +33,8 @@ export interface SpeechChunk {
   final: boolean;
   /** Model inference time of this sentence in ms (0 when it came from the cache). */
   inferenceMs: number;
+  /** Where the sentence's time went (absent when it came from the cache). */
+  timing?: ChunkTiming;
 }
 
 /** A complete synthesis. */
@@ -250,6 +252,7 @@ async function* engineChunks(
       pcm: c.pcm,
       final: c.final,
       inferenceMs: c.inferenceMs,
+      timing: c.timing,
     };
     if (store) kept.push(chunk);
     yield chunk;

@@ -1,27 +1,33 @@
 /**
  * Float model output to 16-bit PCM. With `normalize`, scales so the peak reaches full range, as
  * Piper does per sentence (a peak under 0.01 is treated as 0.01 so near-silence stays quiet);
- * without, converts as is, clipping at ±1. `silenceSamples` zero samples are appended.
+ * without, converts as is, clipping at ±1. `silenceSamples` zero samples are appended. NaN
+ * becomes 0.
  */
 export function floatToPcm16(
   audio: Float32Array,
   normalize: boolean,
   silenceSamples = 0,
 ): Int16Array {
+  const n = audio.length;
   let scale = 32767;
   if (normalize) {
-    let peak = 0;
-    for (let i = 0; i < audio.length; i++) {
-      const a = Math.abs(audio[i]);
-      if (a > peak) peak = a;
+    // Largest and smallest sample instead of Math.abs per sample (NaN compares false: ignored).
+    let max = 0;
+    let min = 0;
+    for (let i = 0; i < n; i++) {
+      const a = audio[i];
+      if (a > max) max = a;
+      else if (a < min) min = a;
     }
     // piper's C++ rule: near-silence is not blown up to full scale.
-    scale = 32767 / Math.max(0.01, peak);
+    scale = 32767 / Math.max(0.01, max, -min);
   }
-  const out = new Int16Array(audio.length + silenceSamples);
-  for (let i = 0; i < audio.length; i++) {
-    const v = Math.round(audio[i] * scale);
-    out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : Number.isNaN(v) ? 0 : v;
+  const out = new Int16Array(n + silenceSamples);
+  for (let i = 0; i < n; i++) {
+    const v = audio[i] * scale;
+    // Clamped before rounding (the same result as after); NaN stays NaN and is stored as 0.
+    out[i] = Math.round(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
   }
   return out;
 }

@@ -50,6 +50,19 @@ export interface AudioChunk {
   inferenceMs: number;
   /** Phonemes the voice's id map lacks, skipped as Piper skips them. */
   missingPhonemes: Record<string, number>;
+  /** Where this sentence's time went (for Server-Timing and profiling). */
+  timing?: ChunkTiming;
+}
+
+/**
+ * `performance.now()` instants of one sentence on the thread that synthesises it: phonemes
+ * ready, model run started (its session granted), run result received, PCM ready.
+ */
+export interface ChunkTiming {
+  phonemizedAt: number;
+  runStartedAt: number;
+  runEndedAt: number;
+  readyAt: number;
 }
 
 /** A complete synthesis. */

@@ -1,6 +1,6 @@
 import { startRedisServer, testRunId } from '@parley/testing';
 import { Redis } from 'ioredis';
-import { RedisRateLimiter } from './rate-limiter';
+import { MemoryRateLimiter, type RateBucket, RedisRateLimiter } from './rate-limiter';
 
 const REDIS = process.env['PARLEY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -28,6 +28,38 @@ describe('RedisRateLimiter against a real Redis', () => {
     } finally {
       r1.disconnect();
       r2.disconnect();
+    }
+  });
+
+  it('checks made in one event-loop turn go to Redis in one script call, with the decisions of one call each', async () => {
+    const prefix = `${testRunId()}:`;
+    const redis = new Redis(REDIS, { keyPrefix: prefix });
+    await redis.ping();
+    try {
+      const l = new RedisRateLimiter(redis);
+      const a: RateBucket = { key: 'a', limit: 3, windowMs: 60_000 };
+      const b: RateBucket = { key: 'b', limit: 5, windowMs: 60_000 };
+      const c: RateBucket = { key: 'c', limit: 1, windowMs: 60_000 };
+      // Multi-bucket checks where earlier checks of the batch refuse later ones, and a refused
+      // check must not count in its other buckets.
+      const seq: RateBucket[][] = [[a, b], [a, b], [c, b], [c, b], [a, b], [a, b], [b], [b], [a]];
+      const expected = new MemoryRateLimiter();
+      const want = seq.map((bs) => expected.check(bs));
+      const send = jest.spyOn(redis, 'sendCommand');
+      const got = await Promise.all(seq.map((bs) => l.check(bs)));
+      expect(got.map((d) => [d.allowed, d.bucket])).toEqual(want.map((d) => [d.allowed, d.bucket]));
+      expect(got.every((d) => d.source === 'redis')).toBe(true);
+      expect(got.filter((d) => !d.allowed).every((d) => d.retryAfterMs > 0)).toBe(true);
+      // One EVALSHA (plus the EVAL that loads the script the first time it is unknown).
+      expect(send.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(send.mock.calls.length).toBeLessThanOrEqual(2);
+      expect(
+        Number(
+          await redis.get((await redis.keys(`${prefix}rl:b:*`))[0]?.slice(prefix.length) ?? ''),
+        ),
+      ).toBe(5);
+    } finally {
+      redis.disconnect();
     }
   });
 

@@ -88,35 +88,53 @@ export class MemoryRateLimiter {
   }
 }
 
-// All buckets in one atomic script, against Redis' own clock so replicas agree on windows.
-// KEYS[i] = bucket key (the window index is appended here, after ioredis added its prefix).
-// ARGV[2i-1] = limit, ARGV[2i] = window ms. Returns {allowed, refusing bucket index, retry ms}.
+// Every check of one batch in one atomic script, in order, against Redis' own clock so replicas
+// agree on windows. A check counts in all its buckets only when all allow, and a later check of the
+// batch sees the counts of the earlier ones: the same decisions as one script call per check.
+// KEYS = the buckets of every check, in order (the window index is appended here, after ioredis
+// added its prefix). ARGV[1] = number of checks; then per check its bucket count, then per bucket
+// limit and window ms. Returns per check {allowed, refusing bucket index within the check, retry ms}.
 const LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local keys = {}
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local win = tonumber(ARGV[2 * i])
-  local idx = math.floor(now / win)
-  local k = KEYS[i] .. ':' .. idx
-  keys[i] = k
-  local c = tonumber(redis.call('GET', k) or '0')
-  if c >= limit then
-    return {0, i, (idx + 1) * win - now}
+local out = {}
+local a = 2
+local k = 1
+for c = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local keys = {}
+  local refused = nil
+  for i = 1, n do
+    local limit = tonumber(ARGV[a + 2 * (i - 1)])
+    local win = tonumber(ARGV[a + 2 * (i - 1) + 1])
+    local idx = math.floor(now / win)
+    local key = KEYS[k + i - 1] .. ':' .. idx
+    keys[i] = key
+    if not refused then
+      local count = tonumber(redis.call('GET', key) or '0')
+      if count >= limit then refused = {0, i, (idx + 1) * win - now} end
+    end
   end
+  if refused then
+    out[#out + 1] = refused
+  else
+    for i = 1, n do
+      local v = redis.call('INCR', keys[i])
+      if v == 1 then redis.call('PEXPIRE', keys[i], tonumber(ARGV[a + 2 * (i - 1) + 1]) + 1000) end
+    end
+    out[#out + 1] = {1, 0, 0}
+  end
+  a = a + 2 * n
+  k = k + n
 end
-for i = 1, #KEYS do
-  local n = redis.call('INCR', keys[i])
-  if n == 1 then redis.call('PEXPIRE', keys[i], tonumber(ARGV[2 * i]) + 1000) end
-end
-return {1, 0, 0}
+return out
 `;
 
 type RateLimitCommand = (
   numKeys: number,
   ...args: Array<string | number>
-) => Promise<[number, number, number]>;
+) => Promise<Array<[number, number, number]>>;
 
 /** Options of {@link RedisRateLimiter}. */
 export interface RedisRateLimiterOptions {
@@ -126,17 +144,31 @@ export interface RedisRateLimiterOptions {
   fallback?: MemoryRateLimiter;
   /** Called when a check falls back to memory (for a log line / metric). */
   onFallback?: (err: Error) => void;
+  /** Most checks per script call (default 256). */
+  maxBatch?: number;
+}
+
+type Decision = RateDecision & { source: string };
+
+interface Pending {
+  buckets: readonly RateBucket[];
+  resolve: (d: Decision) => void;
 }
 
 /**
  * Redis-backed fixed-window rate limiter: one Lua script checks and counts every bucket
- * atomically, so limits hold across signaling replicas. While Redis is unreachable it falls back
- * to a per-process {@link MemoryRateLimiter} with the same limits: protection stays on, service
- * stays up.
+ * atomically, so limits hold across signaling replicas. The checks made in one event-loop turn go
+ * to Redis in one script call (under load, the messages of many connections read in one poll
+ * phase cost one round trip and one script run instead of one each; idle, a check waits for the
+ * end of the current turn only). While Redis is unreachable it falls back to a per-process
+ * {@link MemoryRateLimiter} with the same limits: protection stays on, service stays up.
  */
 export class RedisRateLimiter {
   private readonly prefix: string;
   private readonly fallback: MemoryRateLimiter;
+  private readonly maxBatch: number;
+  private queue: Pending[] = [];
+  private scheduled = false;
 
   constructor(
     private readonly redis: Redis,
@@ -144,35 +176,65 @@ export class RedisRateLimiter {
   ) {
     this.prefix = opts.prefix ?? 'rl:';
     this.fallback = opts.fallback ?? new MemoryRateLimiter();
-    redis.defineCommand('parleyRateLimit', { lua: LUA });
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 256);
+    redis.defineCommand('parleyRateLimitBatch', { lua: LUA });
   }
 
   /** Checks and (when allowed) counts one event in every bucket. */
-  async check(buckets: readonly RateBucket[]): Promise<RateDecision & { source: string }> {
-    if (buckets.length === 0) return { allowed: true, retryAfterMs: 0, source: 'none' };
+  check(buckets: readonly RateBucket[]): Promise<Decision> {
+    if (buckets.length === 0)
+      return Promise.resolve({ allowed: true, retryAfterMs: 0, source: 'none' });
+    return new Promise<Decision>((resolve) => {
+      this.queue.push({ buckets, resolve });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const all = this.queue;
+    this.queue = [];
+    for (let i = 0; i < all.length; i += this.maxBatch)
+      void this.run(all.slice(i, i + this.maxBatch));
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
     if (this.redis.status === 'ready') {
       try {
-        const cmd = (this.redis as unknown as { parleyRateLimit: RateLimitCommand })
-          .parleyRateLimit;
-        const [ok, index, retry] = await cmd.call(
-          this.redis,
-          buckets.length,
-          ...buckets.map((b) => this.prefix + b.key),
-          ...buckets.flatMap((b) => [b.limit, b.windowMs]),
-        );
-        if (ok === 1) return { allowed: true, retryAfterMs: 0, source: 'redis' };
-        return {
-          allowed: false,
-          retryAfterMs: Math.max(1, Number(retry)),
-          bucket: buckets[index - 1]?.key,
-          source: 'redis',
-        };
+        const cmd = (this.redis as unknown as { parleyRateLimitBatch: RateLimitCommand })
+          .parleyRateLimitBatch;
+        const keys: string[] = [];
+        const args: number[] = [batch.length];
+        for (const p of batch) {
+          args.push(p.buckets.length);
+          for (const b of p.buckets) {
+            keys.push(this.prefix + b.key);
+            args.push(b.limit, b.windowMs);
+          }
+        }
+        const out = await cmd.call(this.redis, keys.length, ...keys, ...args);
+        batch.forEach((p, i) => {
+          const [ok, index, retry] = out[i] ?? [0, 1, 1000];
+          p.resolve(
+            ok === 1
+              ? { allowed: true, retryAfterMs: 0, source: 'redis' }
+              : {
+                  allowed: false,
+                  retryAfterMs: Math.max(1, Number(retry)),
+                  bucket: p.buckets[index - 1]?.key,
+                  source: 'redis',
+                },
+          );
+        });
+        return;
       } catch (err) {
         this.opts.onFallback?.(err as Error);
       }
     } else {
       this.opts.onFallback?.(new Error(`redis ${this.redis.status}`));
     }
-    return { ...this.fallback.check(buckets), source: 'memory' };
+    for (const p of batch) p.resolve({ ...this.fallback.check(p.buckets), source: 'memory' });
   }
 }

@@ -202,6 +202,7 @@ export class PeerService {
       attached = true;
       const snap = await this.store.startSession({
         ...live,
+        transports: new Map(placed.transports?.map((t) => [t.transportId, t.direction])),
         owner: this.node,
         state: 'connected',
         createdAt: now,
@@ -436,13 +437,16 @@ export class PeerService {
         { roomId: s.roomId, peerId: s.peerId, direction: data.direction },
         s.sfuNode,
       ));
-    await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
-      this.sfu.call(
-        sfuContracts.transportClose,
-        { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
-        s.sfuNode,
-      ),
-    );
+    // A prepared transport is in the session record since the join.
+    if (!prepared) {
+      await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
+        this.sfu.call(
+          sfuContracts.transportClose,
+          { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
+          s.sfuNode,
+        ),
+      );
+    }
     s.transports.set(r.transportId, data.direction);
     return { ...r, direction: data.direction };
   }

@@ -280,6 +280,9 @@ function sessionFields(s: SessionRecord): string[] {
     String(s.createdAt),
     'joinedAt',
     String(s.joinedAt),
+    // Transports that exist at the SFU already (made with the join): one write instead of one
+    // per `createTransport`.
+    ...[...s.transports].flatMap(([id, direction]) => [`t:${id}`, direction]),
   ];
 }
 

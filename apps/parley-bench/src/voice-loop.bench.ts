@@ -176,7 +176,7 @@ async function main(): Promise<void> {
         utteranceId: `direct-${run}-${i}`,
         kind: 'final',
         startMs: 0,
-        audio: u.pcm.toString('base64'),
+        audio: u.pcm,
       });
       sttDirect.push(performance.now() - t0);
       sttEngine.push(res.timing.processMs);

@@ -382,6 +382,33 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
         ) as { ok: boolean; error: { code: string } };
         expect(reply).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
       }
+      // Audio requests are binary frames (header length, JSON header, PCM): broken ones too.
+      const frame = (header: string, audioBytes: number) => {
+        const h = Buffer.from(header);
+        const b = Buffer.alloc(4 + h.length + audioBytes);
+        b.writeUInt32BE(h.length, 0);
+        h.copy(b, 4);
+        return b;
+      };
+      const ok = '{"utteranceId":"bad1","kind":"final","startMs":0}';
+      for (const [payload, says] of [
+        [Buffer.from([0, 0]), /shorter than a frame/],
+        [Buffer.from([0, 0, 1, 0, 1, 2, 3]), /runs past the end/],
+        [Buffer.from([0x7f, 0, 0, 0]), /over the \d+ bytes allowed/],
+        [frame('not json', 64), /not UTF-8 JSON/],
+        [frame('[1,2]', 64), /not a JSON object/],
+        [frame('{"utteranceId":"bad1","kind":"final","audio":"AAAA"}', 0), /must not hold audio/],
+        [frame(ok, 33), /whole 16-bit samples/],
+        [frame('{"utteranceId":"bad 1","kind":"final"}', 64), /utteranceId/],
+      ] as const) {
+        const reply = JSON.parse(
+          new TextDecoder().decode(
+            (await raw.request(sttContracts.realtimeTranscribe.subject, payload)).data,
+          ),
+        ) as { ok: boolean; error: { code: string; message: string } };
+        expect(reply).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+        expect(reply.error.message).toMatch(says);
+      }
     } finally {
       await raw.close();
     }
@@ -396,7 +423,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
           utteranceId: 'u1',
           kind: 'final',
           startMs: 0,
-          audio: s3.toString('base64'),
+          audio: s3,
           language: 'zz',
         }),
       ),
@@ -407,7 +434,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
           utteranceId: 'u1',
           kind: 'final',
           startMs: 0,
-          audio: '',
+          audio: new Uint8Array(0),
         }),
       ),
     ).toBe('EMPTY_AUDIO');
@@ -415,7 +442,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
       await natsCode(
         client.request(
           sttContracts.streamAudio,
-          { streamId: 'nope', seq: 0, audio: s3.subarray(0, 3200).toString('base64') },
+          { streamId: 'nope', seq: 0, audio: s3.subarray(0, 3200) },
           { tokens: [`w1-${run}`] },
         ),
       ),
@@ -537,13 +564,13 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
       kind: 'partial',
       seq: 0,
       startMs: 10_000,
-      audio: s3.subarray(0, RATE * 2 * 1.5).toString('base64'),
+      audio: s3.subarray(0, RATE * 2 * 1.5),
     });
     const final = await client.request(sttContracts.realtimeTranscribe, {
       ...base,
       kind: 'final',
       startMs: 10_000,
-      audio: s3.toString('base64'),
+      audio: s3,
     });
     expect(partial).toMatchObject({ kind: 'partial', speech: true });
     expect(final).toMatchObject({ kind: 'final', speech: true, startMs: 10_000, endMs: 13_000 });
@@ -567,7 +594,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
       utteranceId: `quiet-${run}`,
       kind: 'final',
       startMs: 0,
-      audio: Buffer.alloc(RATE * 2 * 3).toString('base64'),
+      audio: Buffer.alloc(RATE * 2 * 3),
     });
     expect(silence).toMatchObject({ speech: false, text: '', segments: [] });
     await new Promise((r) => setTimeout(r, 300));
@@ -599,7 +626,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
     for (let o = 0; o < audio.length; o += chunk) {
       await client.request(
         sttContracts.streamAudio,
-        { streamId, seq: seq++, audio: audio.subarray(o, o + chunk).toString('base64') },
+        { streamId, seq: seq++, audio: audio.subarray(o, o + chunk) },
         { tokens: [workerId] },
       );
       const due = t0 + seq * 200 - Date.now();
@@ -608,7 +635,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
     // A retried chunk (same seq) is not fed twice.
     const dup = await client.request(
       sttContracts.streamAudio,
-      { streamId, seq: seq - 1, audio: audio.subarray(0, chunk).toString('base64') },
+      { streamId, seq: seq - 1, audio: audio.subarray(0, chunk) },
       { tokens: [workerId] },
     );
     expect(dup.dropped).toBe(1);

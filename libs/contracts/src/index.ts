@@ -5,6 +5,7 @@
  */
 export * from './lib/errors';
 export * from './lib/contract';
+export * from './lib/binary-frame';
 export * from './lib/services';
 export * from './lib/registry';
 export * from './lib/sfu';

@@ -29,9 +29,9 @@ import {
 import { EngineHost } from './engine.host';
 import { WorkerMetrics } from './worker.metrics';
 
-/** Base64 s16le to Float32; EMPTY_AUDIO for nothing. */
-export function decodePcm(b64: string): Float32Array {
-  const pcm = bytesToFloat32(Buffer.from(b64, 'base64'));
+/** s16le bytes to Float32; EMPTY_AUDIO for nothing. */
+export function decodePcm(bytes: Uint8Array): Float32Array {
+  const pcm = bytesToFloat32(bytes);
   if (pcm.length === 0) throw new SttError('EMPTY_AUDIO', 'audio is empty (0 samples)');
   return pcm;
 }

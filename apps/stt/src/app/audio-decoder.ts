@@ -79,8 +79,9 @@ function fromWav(bytes: Uint8Array, maxMs: number): DecodedAudio {
           wav.channels,
         );
   if (!mono) {
+    // decodeWav already copied the samples out of the upload: a view, not a second copy.
     const s = wav.samples as Int16Array;
-    const pcm = new Uint8Array(s.buffer.slice(s.byteOffset, s.byteOffset + s.byteLength));
+    const pcm = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
     return { pcm, durationMs, decoder: 'wav' };
   }
   const pcm = float32ToBytes(resample(mono, wav.sampleRate, STT_SAMPLE_RATE_HZ));

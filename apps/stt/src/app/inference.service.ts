@@ -150,7 +150,8 @@ export class InferenceService {
           utteranceId: `inf${randomBytes(8).toString('hex')}`,
           kind: 'final',
           startMs: params.offsetMs,
-          audio: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64'),
+          // Raw bytes: the contract's codec sends them after a JSON header, no base64.
+          audio: pcm,
           ...(params.options.language ? { language: params.options.language } : {}),
           ...(params.options.prompt ? { prompt: params.options.prompt } : {}),
           ...(params.options.temperature !== undefined

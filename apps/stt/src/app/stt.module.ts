@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import type { SttConfig } from '@parley/config';
 import { CONFIG } from '@parley/runtime';
@@ -6,7 +6,7 @@ import { InferenceService } from './inference.service';
 import { JobsController } from './jobs.controller';
 import { JobsHandlers } from './jobs.handlers';
 import { JobsService } from './jobs.service';
-import { WhisperController } from './whisper.controller';
+import { WhisperController, markArrival } from './whisper.controller';
 import { WorkerRegistry } from './workers.registry';
 
 /**
@@ -32,4 +32,9 @@ import { WorkerRegistry } from './workers.registry';
   controllers: [WhisperController, JobsController],
   providers: [WorkerRegistry, JobsService, InferenceService, JobsHandlers],
 })
-export class SttModule {}
+export class SttModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    // Before multer reads the upload: /inference's Server-Timing tells upload parsing apart.
+    consumer.apply(markArrival).forRoutes('inference');
+  }
+}

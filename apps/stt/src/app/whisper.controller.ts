@@ -5,6 +5,7 @@ import {
   HttpCode,
   Inject,
   Post,
+  Req,
   Res,
   UploadedFile,
   UseInterceptors,
@@ -15,12 +16,21 @@ import type { NatsMessaging } from '@parley/messaging';
 import type { Logger } from '@parley/observability';
 import { LOGGER, MESSAGING, SERVICE_INFO, type ServiceInfo } from '@parley/runtime';
 import { SttError } from '@parley/stt-engine';
-import type { Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { render } from './formats';
 import { type Upload, sendWhisperError, uploadBytes } from './http-errors';
 import { InferenceService, parseInferenceFields } from './inference.service';
 import { JobsService } from './jobs.service';
 import { WorkerRegistry } from './workers.registry';
+
+const ARRIVED = Symbol('arrivedAt');
+type Marked = Request & { [ARRIVED]?: number };
+
+/** Middleware: when the request reached the app, before its body was read. */
+export function markArrival(req: Request, _res: Response, next: NextFunction): void {
+  (req as Marked)[ARRIVED] = performance.now();
+  next();
+}
 
 /**
  * whisper.cpp server's HTTP API on the STT port, so its clients work unchanged:
@@ -59,6 +69,7 @@ export class WhisperController {
   async infer(
     @UploadedFile() file: Upload | undefined,
     @Body() body: Record<string, unknown> | undefined,
+    @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     try {
@@ -72,15 +83,19 @@ export class WhisperController {
       const out = render(t, params.format);
       res.setHeader('x-parley-lane', t.lane);
       if (t.timing) {
-        // Where the time went, for clients and benchmarks (W3C Server-Timing): decoding the
-        // upload, the lane's round trip (NATS + worker), the worker's part and its engine call.
+        // Where the time went, for clients and benchmarks (W3C Server-Timing): reading the
+        // multipart upload, decoding the audio, the lane's round trip (NATS + worker), the
+        // worker's part and its engine call, rendering.
+        const arrived = (req as Marked)[ARRIVED];
         res.setHeader(
           'Server-Timing',
           [
+            ...(arrived !== undefined ? [`upload;dur=${(t0 - arrived).toFixed(1)}`] : []),
             `decode;dur=${(t1 - t0).toFixed(1)}`,
             `lane;dur=${(t2 - t1).toFixed(1)}`,
             `worker;dur=${t.timing.workerMs.toFixed(1)}`,
             `engine;dur=${t.timing.engineMs.toFixed(1)}`,
+            `render;dur=${(performance.now() - t2).toFixed(1)}`,
           ].join(', '),
         );
       }

@@ -20,6 +20,21 @@ export interface RequestContract<
   readonly timeoutMs: number;
   /** What the request does. */
   readonly description: string;
+  /**
+   * How the request travels when not as JSON (e.g. `binaryFrameCodec`: raw audio bytes
+   * after a JSON header). Replies are JSON envelopes either way.
+   */
+  readonly requestCodec?: WireCodec;
+}
+
+/**
+ * A request's wire format other than JSON. `encode` gets the validated request; `decode` returns
+ * what the request schema then validates, and throws an error with a message (answered
+ * `BAD_REQUEST`) for a malformed payload.
+ */
+export interface WireCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
 }
 
 /** A fire-and-forget event over NATS, fanned out to every subscriber. */
@@ -40,6 +55,7 @@ export function defineRequest<Req extends z.ZodType, Res extends z.ZodType>(def:
   response: Res;
   timeoutMs?: number;
   description: string;
+  requestCodec?: WireCodec;
 }): RequestContract<Req, Res> {
   return { kind: 'request', timeoutMs: 5_000, ...def };
 }

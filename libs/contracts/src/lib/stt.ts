@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { binaryFrameCodec, isBytes } from './binary-frame';
 import { defineEvent, defineRequest } from './contract';
 import { ErrorBody } from './errors';
 import { registerContracts } from './registry';
@@ -10,11 +11,13 @@ import { registerContracts } from './registry';
  *   (readiness, device, model, threads, languages, synthetic flag); `stt.worker.discover` asks every
  *   worker to announce itself at once.
  * - **Realtime lane**, served by workers in the `stt-worker` queue group: `stt.realtime.transcribe`
- *   takes one utterance (16 kHz mono s16le PCM, base64) — partial windows while speech continues,
+ *   takes one utterance (16 kHz mono s16le PCM) — partial windows while speech continues,
  *   then the final — or `stt.stream.*` takes a participant's audio stream and does the segmenting
  *   (VAD), the interval partials and the finals itself. Transcripts fan out on
  *   `stt.transcript.partial.<roomId>` / `stt.transcript.finalized.<roomId>`. Realtime work pre-empts
- *   batch work on a worker.
+ *   batch work on a worker. Requests carrying audio (`stt.realtime.transcribe`, `stt.stream.audio`)
+ *   travel as binary frames ({@link sttAudioFrame}): the PCM as raw bytes after a JSON header of
+ *   the other fields, not base64 in JSON.
  * - **Batch jobs**, served by the `stt` orchestrator: `stt.job.submit|get|cancel`; a job's audio is
  *   stored in a JetStream object store, the job goes on the `STT_JOBS` work-queue stream and its
  *   state and result into JetStream KV; progress and segments fan out on `stt.job.*.<jobId>`.
@@ -100,8 +103,8 @@ export const STT_SAMPLE_RATE_HZ = 16_000;
 /** Bytes of s16le PCM per millisecond at 16 kHz. */
 const PCM_BYTES_PER_MS = 32;
 /**
- * Longest utterance on the realtime lane. 20 s of PCM is 640 kB, 853 kB as base64: it fits NATS's
- * default 1 MB max payload with room for the rest of the message; 30 s would not.
+ * Longest utterance on the realtime lane. 20 s of PCM is 640 kB: it fits NATS's default 1 MB max
+ * payload with room for the rest of the message; 30 s as base64 (the former encoding) would not.
  */
 export const STT_REALTIME_MAX_AUDIO_MS = 20_000;
 /** Longest chunk of a realtime stream message. */
@@ -109,15 +112,26 @@ export const STT_STREAM_MAX_CHUNK_MS = 5_000;
 /** Largest encoded audio file in a NATS job submission, as base64 (bigger files: HTTP upload). */
 export const STT_JOB_NATS_MAX_BASE64 = 700_000;
 
-const base64Max = (bytes: number) => Math.ceil(bytes / 3) * 4;
-
-/** Base64 (standard alphabet, padded) of at most `maxBytes` bytes. */
-function base64(maxBytes: number, what: string) {
+/**
+ * Raw 16 kHz mono s16le PCM bytes (a `Uint8Array`; a Node `Buffer` is one) of at most `maxMs`:
+ * whole 16-bit samples, so an even number of bytes.
+ */
+function pcmBytes(maxMs: number) {
   return z
-    .string()
-    .max(base64Max(maxBytes), `${what} is too long`)
-    .regex(/^[A-Za-z0-9+/]*={0,2}$/, `${what} is not base64`);
+    .custom<Uint8Array>(isBytes, 'audio must be bytes (16 kHz mono s16le PCM, a Uint8Array)')
+    .refine((b) => b.length <= maxMs * PCM_BYTES_PER_MS, `audio is longer than ${maxMs} ms`)
+    .refine(
+      (b) => b.length % 2 === 0,
+      'audio must be whole 16-bit samples (an even number of bytes)',
+    );
 }
+
+/**
+ * Wire format of the STT requests that carry audio: a binary frame of a JSON header (every field
+ * but `audio`) followed by the raw PCM bytes of `audio`. A malformed frame is answered
+ * `BAD_REQUEST` with what is wrong.
+ */
+export const sttAudioFrame = binaryFrameCodec('audio', { describe: '16 kHz mono s16le PCM' });
 
 /** Subject-token-safe id (utterances, streams, jobs, workers). */
 export const SttToken = z
@@ -257,8 +271,8 @@ export const SttUtteranceRequest = z
     seq: z.number().int().nonnegative().optional(),
     /** Stream time of the first sample, ms: segment times are on this timeline. */
     startMs: z.number().nonnegative().default(0),
-    /** 16 kHz mono s16le PCM, base64, at most 20 s. */
-    audio: base64(STT_REALTIME_MAX_AUDIO_MS * PCM_BYTES_PER_MS, 'audio'),
+    /** 16 kHz mono s16le PCM bytes, at most 20 s (raw bytes on the wire: {@link sttAudioFrame}). */
+    audio: pcmBytes(STT_REALTIME_MAX_AUDIO_MS),
     /** Language code; default `en`. */
     language: SttLanguageCode.optional(),
     /** Decoder prompt (vocabulary, previous sentence). */
@@ -333,8 +347,8 @@ export const SttStreamAudioRequest = z
   .object({
     streamId: SttToken,
     seq: z.number().int().nonnegative(),
-    /** 16 kHz mono s16le PCM, base64, at most 5 s. */
-    audio: base64(STT_STREAM_MAX_CHUNK_MS * PCM_BYTES_PER_MS, 'audio'),
+    /** 16 kHz mono s16le PCM bytes, at most 5 s (raw bytes on the wire: {@link sttAudioFrame}). */
+    audio: pcmBytes(STT_STREAM_MAX_CHUNK_MS),
   })
   .strict();
 export const SttStreamAudioResponse = z.object({
@@ -525,8 +539,9 @@ export const sttContracts = {
     request: SttUtteranceRequest,
     response: SttUtteranceResponse,
     timeoutMs: 15_000,
+    requestCodec: sttAudioFrame,
     description:
-      'Transcribe one utterance (partial or final) on the realtime lane; served by any worker (queue group stt-worker).',
+      'Transcribe one utterance (partial or final) on the realtime lane; served by any worker (queue group stt-worker). Binary frame: JSON header + raw PCM.',
   }),
   streamOpen: defineRequest({
     subject: 'stt.stream.open',
@@ -541,7 +556,9 @@ export const sttContracts = {
     request: SttStreamAudioRequest,
     response: SttStreamAudioResponse,
     timeoutMs: 5_000,
-    description: 'Next chunk of a realtime stream (.<workerId>).',
+    requestCodec: sttAudioFrame,
+    description:
+      'Next chunk of a realtime stream (.<workerId>). Binary frame: JSON header + raw PCM.',
   }),
   streamClose: defineRequest({
     subject: 'stt.stream.close',

@@ -308,11 +308,19 @@ export class NatsMessaging {
     };
     // Logs written by `fail`/`finish` and by the handler carry this span and correlation id.
     context.with(trace.setSpan(parent, span), () => {
+      const codec = contract.requestCodec;
       let raw: unknown;
       try {
-        raw = decodeJson(msg.data);
-      } catch {
-        fail(new MessagingError('BAD_REQUEST', 'payload is not valid JSON'));
+        raw = codec ? codec.decode(msg.data) : decodeJson(msg.data);
+      } catch (err) {
+        fail(
+          new MessagingError(
+            'BAD_REQUEST',
+            codec
+              ? `malformed ${contract.subject} request: ${(err as Error).message}`
+              : 'payload is not valid JSON',
+          ),
+        );
         return;
       }
       const parsed = contract.request.safeParse(raw);
@@ -391,7 +399,10 @@ export class NatsMessaging {
       if (!this.nc || !this.inbox || this.nc.isClosed())
         throw new MessagingError('UNAVAILABLE', 'not connected to NATS', true);
       const headers = traceHeaders(traceFields(ctx, span.spanContext(), correlationId));
-      const reply = await this.inbox.request(subject, encodeJson(parsed.data), headers, timeout);
+      const body = contract.requestCodec
+        ? contract.requestCodec.encode(parsed.data)
+        : encodeJson(parsed.data);
+      const reply = await this.inbox.request(subject, body, headers, timeout);
       let raw: unknown;
       try {
         raw = decodeJson(reply.data);

@@ -368,7 +368,7 @@ export class TapService implements OnModuleInit {
         kind,
         ...(seq !== undefined ? { seq } : {}),
         startMs: Math.max(0, startMs),
-        audio: Buffer.from(float32ToBytes(pcm)).toString('base64'),
+        audio: float32ToBytes(pcm),
         ...(language ? { language } : {}),
       },
       { timeoutMs: this.config.SFU_STT_TIMEOUT_MS },

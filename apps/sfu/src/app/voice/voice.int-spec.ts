@@ -131,7 +131,7 @@ describe('sfu voice loop (in-process, real mediasoup, private NATS)', () => {
       sttContracts.realtimeTranscribe,
       (req, meta) => {
         sttRequests.push({ req, correlationId: meta.correlationId });
-        const samples = Buffer.from(req.audio, 'base64').length / 2;
+        const samples = req.audio.length / 2;
         return {
           utteranceId: req.utteranceId,
           kind: req.kind,
@@ -281,7 +281,7 @@ describe('sfu voice loop (in-process, real mediasoup, private NATS)', () => {
         kind: 'final',
         language: 'en',
       });
-      const pcm = bytesToFloat32(Buffer.from(f.audio, 'base64'));
+      const pcm = bytesToFloat32(f.audio);
       // 1.3 s of tone + pre-roll (≤ 200 ms) + tail (150 ms), ± a frame or two.
       expect(pcm.length / 16000).toBeGreaterThan(1.3);
       expect(pcm.length / 16000).toBeLessThan(1.85);

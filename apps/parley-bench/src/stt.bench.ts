@@ -15,7 +15,7 @@ import {
   int16ToFloat32,
   resample,
 } from '@parley/audio';
-import { type SttJobStatus, sttContracts } from '@parley/contracts';
+import { type SttJobResult, type SttJobStatus, sttContracts } from '@parley/contracts';
 import { NatsMessaging } from '@parley/messaging';
 import { createLogger } from '@parley/observability';
 import { benchLine, percentile, round } from './stats';
@@ -262,7 +262,9 @@ async function main(): Promise<void> {
     }
   };
   const job = async (id: string) =>
-    (await (await fetch(`${stt}/v1/jobs/${id}`)).json()) as SttJobStatus;
+    (await (await fetch(`${stt}/v1/jobs/${id}`)).json()) as SttJobStatus & {
+      result?: SttJobResult;
+    };
 
   // rt4s
   if (PHASES.has('rt4s')) {
@@ -445,6 +447,7 @@ async function main(): Promise<void> {
         `worker around the engine ${m(path.worker)}, rendering ${m(path.render)} (medians, Server-Timing)`,
     );
     out['overhead_ratio'] = round(overhead, 3);
+    out['overhead_ms'] = round(median(aroundEngine), 1);
   }
 
   // priority: 3 s realtime idle vs during a long batch job on the same worker
@@ -498,12 +501,27 @@ async function main(): Promise<void> {
         return all.every((s) => s.state === 'completed') ? all : undefined;
       }, 900_000);
       const ms = performance.now() - t0;
-      const perWorker = new Map<string, number>();
-      for (const st of states)
-        perWorker.set(st.workerId ?? '?', (perWorker.get(st.workerId ?? '?') ?? 0) + 1);
+      // Per worker: jobs, time spent on them (started → finished) and whisper.cpp's own time, to
+      // tell uneven distribution (one worker idle) from slower jobs (the workers contending).
+      const perWorker = new Map<string, { jobs: number; busyMs: number; engineMs: number }>();
+      for (const st of states) {
+        const w = perWorker.get(st.workerId ?? '?') ?? { jobs: 0, busyMs: 0, engineMs: 0 };
+        w.jobs++;
+        w.busyMs += Date.parse(st.finishedAt ?? '') - Date.parse(st.startedAt ?? '');
+        w.engineMs += st.result?.processMs ?? 0;
+        perWorker.set(st.workerId ?? '?', w);
+      }
+      const engineTotal = [...perWorker.values()].reduce((n, w) => n + w.engineMs, 0);
       log(
         `batch phase: ${(ms / 1000).toFixed(1)} s (uploads done after ${(submitted / 1000).toFixed(1)} s); ` +
-          `jobs per worker ${[...perWorker].map(([w, n]) => `${w}=${n}`).join(' ')}; load ${loadavg()[0].toFixed(2)}`,
+          `per worker ${[...perWorker]
+            .map(
+              ([id, w]) =>
+                `${id}: ${w.jobs} jobs, busy ${((100 * w.busyMs) / ms).toFixed(0)}% of the phase, ` +
+                `${(w.engineMs / w.jobs / 1000).toFixed(2)} s whisper.cpp per job`,
+            )
+            .join('; ')}; whisper.cpp ${(engineTotal / SCALE_JOBS / 1000).toFixed(2)} s per job; ` +
+          `load ${loadavg()[0].toFixed(2)}`,
       );
       return ms;
     };

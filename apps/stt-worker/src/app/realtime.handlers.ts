@@ -5,7 +5,6 @@ import {
   Injectable,
   type OnModuleInit,
 } from '@nestjs/common';
-import { bytesToFloat32 } from '@parley/audio';
 import type { SttWorkerConfig } from '@parley/config';
 import {
   type RequestOf,
@@ -29,11 +28,17 @@ import {
 import { EngineHost } from './engine.host';
 import { WorkerMetrics } from './worker.metrics';
 
-/** s16le bytes to Float32; EMPTY_AUDIO for nothing. */
+/**
+ * s16le bytes (any byte offset: a view into the received NATS message) to Float32 in [-1, 1), in
+ * one pass without an intermediate Int16Array; EMPTY_AUDIO for nothing.
+ */
 export function decodePcm(bytes: Uint8Array): Float32Array {
-  const pcm = bytesToFloat32(bytes);
-  if (pcm.length === 0) throw new SttError('EMPTY_AUDIO', 'audio is empty (0 samples)');
-  return pcm;
+  const n = bytes.length >> 1;
+  if (n === 0) throw new SttError('EMPTY_AUDIO', 'audio is empty (0 samples)');
+  const out = new Float32Array(n);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, n * 2);
+  for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+  return out;
 }
 
 /** UNSUPPORTED_LANGUAGE for codes whisper does not know (the model's own limits: engine). */

@@ -26,8 +26,10 @@ export function floatToPcm16(
   const out = new Int16Array(n + silenceSamples);
   for (let i = 0; i < n; i++) {
     const v = audio[i] * scale;
-    // Clamped before rounding (the same result as after); NaN stays NaN and is stored as 0.
-    out[i] = Math.round(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+    // Clamped, then rounded half up: floor(x + 0.5) is Math.round for every x in range but
+    // 0.5 - 2^-54, and ~4x faster here (Math.round is not inlined in this loop: 0.75 -> 0.2 ms
+    // for a 56k-sample sentence). NaN stays NaN and is stored as 0.
+    out[i] = Math.floor((v > 32767 ? 32767 : v < -32768 ? -32768 : v) + 0.5);
   }
   return out;
 }

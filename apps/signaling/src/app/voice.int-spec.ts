@@ -298,4 +298,55 @@ describe('signaling: transcripts, speech into the room, echo agent', () => {
       requestedBy: 'agent:echo',
     });
   });
+  it('with two replicas the echo agent answers each final once and measures each utterance once', async () => {
+    const second = await startSignaling({
+      NATS_URL: nats.url,
+      REDIS_URL: REDIS,
+      REDIS_KEY_PREFIX: `${run}:`,
+    });
+    try {
+      const auth = { authorization: basicAuth(TENANTS.acme), 'content-type': 'application/json' };
+      const name = `echo2-${run}`;
+      const res = await fetch(`${sig.url}/v1/rooms`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ name, transcription: true, agent: 'echo' }),
+      });
+      expect(res.status).toBe(201);
+      const roomId = scopedRoomId('acme', name);
+      serveSay(roomId);
+      await bus.connection.flush();
+      const count = async (url: string) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return Number(
+          /^parley_voice_eos_to_final_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0,
+        );
+      };
+      const before = (await count(sig.url)) + (await count(second.url));
+      const saysBefore = says.length;
+      const n = 8;
+      for (let i = 0; i < n; i++) {
+        const utteranceId = `u2-${run}-${i}`;
+        const at = Date.now() - 2000;
+        bus.publish(
+          voiceEvents.speechEnded,
+          { roomId, peerId: 'p1', utteranceId, at, startMs: 0, endMs: 1500, decidedAt: at + 1900 },
+          { tokens: [roomId] },
+        );
+        await bus.connection.flush();
+        bus.publish(
+          sttEvents.transcriptFinalized,
+          { ...transcript(roomId, 'p1', true, `take ${i}`), utteranceId },
+          { tokens: [roomId] },
+        );
+      }
+      await eventually(() => says.length - saysBefore >= n);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(says.length - saysBefore).toBe(n);
+      // Each final was answered by one replica, and that replica knew when its speech ended.
+      expect((await count(sig.url)) + (await count(second.url)) - before).toBe(n);
+    } finally {
+      await second.close();
+    }
+  });
 });

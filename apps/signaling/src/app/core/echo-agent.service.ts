@@ -26,8 +26,9 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 
  * replace it by doing the same.
  *
  * It also measures the loop (Prometheus): end of speech → final transcript, and end of speech →
- * first packet of the answer in the room (mouth-to-ear through the agent). End of speech is the
- * wall clock of the last speech sample, from `sfu.speech.ended.<roomId>`.
+ * first packet of the answer in the room (mouth-to-ear through the agent), each observed once
+ * across replicas. End of speech is the wall clock of the last speech sample, from
+ * `sfu.speech.ended.<roomId>`.
  */
 @Injectable()
 export class EchoAgent implements OnModuleInit {
@@ -61,10 +62,12 @@ export class EchoAgent implements OnModuleInit {
   onModuleInit(): void {
     const all = { tokens: ['*'] };
     const queue = { tokens: ['*'], queue: 'signaling-echo-agent' };
+    // Every replica remembers every end of speech (bounded): the replica the queue group hands
+    // the final to may not be the one that would have had the end of speech in a queue group.
     this.messaging.subscribe(
       voiceEvents.speechEnded,
       (e) => void this.speechEnd.set(e.utteranceId, speechEndedAt(e)),
-      queue,
+      all,
     );
     this.messaging.subscribe(sttEvents.transcriptFinalized, (e) => this.answer(e), queue);
     this.messaging.subscribe(
@@ -81,6 +84,7 @@ export class EchoAgent implements OnModuleInit {
 
   private async answer(e: SttTranscriptEvent): Promise<void> {
     const end = this.speechEnd.get(e.utteranceId);
+    this.speechEnd.delete(e.utteranceId);
     if (end !== undefined) this.eosToFinal.observe(Math.max(0, Date.now() - end) / 1000);
     const room = await this.store.getRoom(e.roomId).catch(() => undefined);
     if (room?.options.agent !== 'echo') return;

@@ -14,15 +14,16 @@ import { benchLine, percentile, round } from './stats';
 
 /**
  * tts: the service path (HTTP → tts process → engine → bytes, and the same over NATS) against a
- * raw onnxruntime `session.run` on the same phoneme ids, in the same run, measured in adjacent
- * pairs so the load of this shared machine hits both sides alike. Also time to first audio of a
+ * raw onnxruntime `session.run` on the same phoneme ids, in the same run: each service
+ * measurement against the mean of the raw runs right before and after it, so the load of this
+ * shared machine hits both sides alike. Also time to first audio of a
  * streamed three-sentence paragraph (against the raw run of its first sentence), the real-time
  * factor and a cache hit. Voice: PARLEY_PIPER_VOICE if set, else the medium-size stand-in, else
  * the tiny fixture.
  */
 const ROOT = resolve(__dirname, '..', '..', '..');
-// 20 pairs: on this shared 2-core machine single pairs swing by ±30 % with other sessions' load;
-// the median of 20 moves far less than that of 10.
+// 20 iterations: on this shared 2-core machine single pairs swing by ±30 % with other sessions'
+// load; the median of 20 moves far less than that of 10.
 const ITERATIONS = Number(process.argv[2] ?? 20);
 const NATS = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const REDIS = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -279,28 +280,30 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(timing)) (into[k] ??= []).push(v);
   };
   let audioBytes = 0;
-  // Each service measurement is paired with a raw one right next to it; odd iterations run the
-  // service first, so a load change between the two does not always favour the same side.
-  const pair = async <T>(
-    it: number,
+  // Every service measurement sits between two raw runs of the same paragraph, and is compared
+  // with their mean (raw, service, raw, service, ...): a load change that builds up or fades
+  // during the pair moves both sides alike instead of favouring whichever ran second. A raw run
+  // serves as the "after" of one service measurement and the "before" of the next, so this costs
+  // no more raw runs than single pairs did.
+  let before = await rawParagraph();
+  const bracket = async <T>(
     service: () => Promise<T>,
   ): Promise<{ r: { total: number; first: number }; s: T }> => {
-    if (it % 2 === 0) {
-      const r = await rawParagraph();
-      return { r, s: await service() };
-    }
     const s = await service();
-    return { r: await rawParagraph(), s };
+    const after = await rawParagraph();
+    const r = { total: (before.total + after.total) / 2, first: (before.first + after.first) / 2 };
+    before = after;
+    return { r, s };
   };
   for (let it = 0; it < ITERATIONS; it++) {
-    const whole = await pair(it, () => httpOnce(false));
+    const whole = await bracket(() => httpOnce(false));
     httpRatios.push(whole.s.totalMs / whole.r.total);
     httpTotals.push(whole.s.totalMs);
     rawTotals.push(whole.r.total);
     keep(wholeTiming, { ...whole.s.timing, client: whole.s.totalMs, raw: whole.r.total });
     audioBytes = whole.s.bytes;
 
-    const streamed = await pair(it, () => httpOnce(true));
+    const streamed = await bracket(() => httpOnce(true));
     rawFirsts.push(streamed.r.first);
     ttfas.push(streamed.s.firstMs);
     ttfaOverFirst.push(streamed.s.firstMs - streamed.r.first);
@@ -313,7 +316,7 @@ async function main(): Promise<void> {
       'raw-first': streamed.r.first,
     });
 
-    const nats = await pair(it, natsOnce);
+    const nats = await bracket(natsOnce);
     natsRatios.push(nats.s / nats.r.total);
     if (process.stdout.isTTY) process.stdout.write(`\r  ${it + 1}/${ITERATIONS}`);
   }

@@ -135,6 +135,11 @@ export class EspeakPhonemizer {
       });
     }
     await phonemizer.#ensureStarted();
+    phonemizer.#logger.info('EspeakPhonemizer.create() | espeak-ng ready', {
+      voice: phonemizer.voice,
+      mode: phonemizer.mode,
+      binary: phonemizer.#helper ?? phonemizer.#binary,
+    });
     return phonemizer;
   }
 

@@ -14,7 +14,8 @@ import { benchLine, percentile, round } from './stats';
 /**
  * join: N joins (default 1000, C concurrent, default 50) through the real signaling and SFU
  * processes, each measured from WebSocket connect to a send and a recv transport created and
- * connected (`join`, 2× `createTransport`, 2× `connectTransport`). Every `DTLS_EVERY`-th join does
+ * connected (`join {createTransports}` and 2× `connectTransport`; with PARLEY_BENCH_JOIN_SEPARATE=1
+ * `join`, 2× `createTransport`, 2× `connectTransport`). Every `DTLS_EVERY`-th join does
  * it with real libwebrtc peer connections (a child process) and counts as done only when ICE + DTLS completed on both
  * transports. Private nats-server, the shared Redis under a fresh key prefix.
  *
@@ -27,6 +28,8 @@ const ROOT = join(__dirname, '..', '..', '..');
 const N = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 50);
 const DTLS_EVERY = Number(process.argv[4] ?? 20);
+/** PARLEY_BENCH_JOIN_SEPARATE=1: `createTransport` requests after the join (the long way). */
+const SEPARATE_CREATE = process.env['PARLEY_BENCH_JOIN_SEPARATE'] === '1';
 const PROFILE_DIR = process.env['PARLEY_BENCH_CPU_PROF'];
 const REDIS = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const TENANT = {
@@ -435,11 +438,21 @@ async function oneJoin(
   const c = await Conn.open(ws.host, ws.port, `${ws.path}?token=${token}`);
   let cleanup: (() => void) | undefined;
   try {
-    await c.request('join', { displayName: identity });
-    const [send, recv] = await Promise.all([
-      c.request('createTransport', { direction: 'send' }),
-      c.request('createTransport', { direction: 'recv' }),
-    ]);
+    let send: Transport | undefined;
+    let recv: Transport | undefined;
+    if (SEPARATE_CREATE) {
+      await c.request('join', { displayName: identity });
+      [send, recv] = await Promise.all([
+        c.request('createTransport', { direction: 'send' }),
+        c.request('createTransport', { direction: 'recv' }),
+      ]);
+    } else {
+      // The transports come with the join (`createTransports`): two requests and one round trip fewer.
+      const j = await c.request('join', { displayName: identity, createTransports: true });
+      send = j.createdTransports?.find((t) => t.direction === 'send');
+      recv = j.createdTransports?.find((t) => t.direction === 'recv');
+      if (!send || !recv) throw new Error('join did not answer both transports');
+    }
     if (native) cleanup = await realDtls(native, c, send, recv);
     else {
       await Promise.all([
@@ -580,6 +593,7 @@ async function main(): Promise<void> {
       dtls_n: dtls.length,
       dtls_p95_ms: round(percentile(dtls, 95), 1),
       concurrency: CONCURRENCY,
+      requests: SEPARATE_CREATE ? 5 : 3,
       cpu_sig_ms: perJoin['signaling'] ?? 0,
       cpu_sfu_ms: round((perJoin['sfu'] ?? 0) + (perJoin['workers'] ?? 0), 2),
       cpu_bench_ms: perJoin['bench'] ?? 0,

@@ -253,6 +253,39 @@ describe('signaling protocol against a fake SFU', () => {
     );
   });
 
+  it('join with createTransports answers the transports its grants allow; without it, none', async () => {
+    const r = room();
+    await join(TENANTS.acme, 'alice', r);
+    const mark = sfu.calls.length;
+    const m = client(sig, await tokenFor(TENANTS.acme, 'mia', r));
+    clients.push(m);
+    await m.connect();
+    const mj = await m.join({ createTransports: true });
+    const created = mj.createdTransports ?? [];
+    expect(created.map((t) => t.direction)).toEqual(['send', 'recv']);
+    expect(created[0]?.transportId).not.toBe(created[1]?.transportId);
+    // They came with the room open: no separate create at the SFU, and they are usable at once.
+    expect(sfu.calls.slice(mark).filter((x) => x.subject === 'sfu.transport.create')).toEqual([]);
+    for (const t of created) {
+      expect(t).toMatchObject({ dtlsParameters: { role: 'auto' } });
+      await m.request('connectTransport', { transportId: t.transportId, dtlsParameters: DTLS });
+    }
+    // A listener gets its recv transport only.
+    const l = client(sig, await tokenFor(TENANTS.acme, 'leo', r, { role: 'listener' }));
+    clients.push(l);
+    await l.connect();
+    const lj = await l.join({ createTransports: true });
+    expect(lj.createdTransports?.map((t) => t.direction)).toEqual(['recv']);
+    // Without the flag the answer has none (createTransport hands them out).
+    const plain = await join(TENANTS.acme, 'pia', r);
+    expect(plain.join.createdTransports).toBeUndefined();
+    // A bad value is a schema violation.
+    const bad = client(sig, await tokenFor(TENANTS.acme, 'bad', r));
+    clients.push(bad);
+    await bad.connect();
+    await expectError(bad.join({ createTransports: 'yes' as never }), 'BAD_REQUEST');
+  });
+
   it('nothing crosses tenants: same room name, separate rooms, and REST cannot reach the other tenant', async () => {
     const r = room();
     const a = await join(TENANTS.acme, 'alice', r);

@@ -77,6 +77,15 @@ export const ResumedTransport = z.object({
   iceParameters: z.looseObject({}),
 });
 
+/** `createTransport` response: parameters for `device.createSendTransport/createRecvTransport`. */
+export const CreateTransportResult = z.object({
+  transportId: EntityId,
+  direction: TransportDirection,
+  iceParameters: z.looseObject({}),
+  iceCandidates: z.array(z.looseObject({})),
+  dtlsParameters: z.looseObject({}),
+});
+
 /** `join` data. */
 export const JoinData = z
   .object({
@@ -84,6 +93,12 @@ export const JoinData = z
     displayName: DisplayName.optional(),
     /** Session id of an earlier `join` to resume within the reconnect grace period. */
     sessionId: z.string().min(1).max(64).optional(),
+    /**
+     * Also create the transports your grants allow (`send` with `publish`, `recv` with
+     * `subscribe`) and return them in `createdTransports`: a `createTransport` round trip fewer
+     * each. Ignored when the session is resumed (its transports are in `transports`).
+     */
+    createTransports: z.boolean().optional(),
   })
   .strict();
 
@@ -109,6 +124,8 @@ export const JoinResult = z.object({
   transports: z.array(ResumedTransport),
   /** Resumed only: your own producers that are still alive. */
   ownProducers: z.array(ProducerInfo),
+  /** With `createTransports` (fresh joins): your new transports, as `createTransport` answers. */
+  createdTransports: z.array(CreateTransportResult).optional(),
   /** Room settings relevant to the client. */
   roomOptions: z.object({
     transcription: z.boolean(),
@@ -123,14 +140,6 @@ export const JoinResult = z.object({
 
 /** `createTransport` data. */
 export const CreateTransportData = z.object({ direction: TransportDirection }).strict();
-/** `createTransport` response: parameters for `device.createSendTransport/createRecvTransport`. */
-export const CreateTransportResult = z.object({
-  transportId: EntityId,
-  direction: TransportDirection,
-  iceParameters: z.looseObject({}),
-  iceCandidates: z.array(z.looseObject({})),
-  dtlsParameters: z.looseObject({}),
-});
 
 /** `connectTransport` data. */
 export const ConnectTransportData = z

@@ -211,6 +211,12 @@ export class PeerService {
       const producers = snap.producers.filter((p) => p.peerId !== peerId);
       this.hub.seed(roomId, producers);
       this.hub.publish({ kind: 'peerJoined', roomId, peer: peerInfo(participant) });
+      // `createTransports`: hand the prepared transports out now (created at the SFU otherwise).
+      const createdTransports = data.createTransports
+        ? await Promise.all(
+            directions.map((direction) => this.createTransport(link, { direction })),
+          )
+        : undefined;
       // winston formats a line before its transport drops it: skip the work when info is off.
       if (this.logger.isInfoEnabled()) {
         this.logger.info('join() | peer joined', {
@@ -233,6 +239,7 @@ export class PeerService {
         producers,
         transports: [],
         ownProducers: [],
+        ...(createdTransports ? { createdTransports } : {}),
         roomOptions: this.clientRoomOptions(room),
         reconnectGraceS: this.graceS,
         tokenExpiresAt: c.expiresAt,

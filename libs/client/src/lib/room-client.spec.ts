@@ -309,6 +309,28 @@ describe('RoomClient', () => {
     expect(seen('micMuted').at(-1)).toEqual({ muted: true, byAdmin: true });
   });
 
+  it('join() asks for its transports with the join and uses the ones answered instead of createTransport', async () => {
+    const made = (direction: 'send' | 'recv') => {
+      const t = fake.generateTransportRemoteParameters();
+      return {
+        transportId: `${direction}-t`,
+        direction,
+        iceParameters: t.iceParameters,
+        iceCandidates: t.iceCandidates,
+        dtlsParameters: t.dtlsParameters,
+      };
+    };
+    server.overrides.join = () =>
+      server.joinResult({ createdTransports: [made('send'), made('recv')] });
+    const { room } = client();
+    await room.join();
+    expect(server.of('join')[0]).toMatchObject({ createTransports: true });
+    await room.publish(new FakeMediaStreamTrack({ kind: 'audio' }) as unknown as MediaStreamTrack);
+    expect(server.of('createTransport')).toEqual([]);
+    expect(server.of('produce')[0]).toMatchObject({ transportId: 'send-t' });
+    expect(server.of('connectTransport').map((d) => d['transportId'])).toEqual(['send-t']);
+  });
+
   it('publish() without the publish grant rejects with FORBIDDEN and sends nothing', async () => {
     server.grants = { join: true, publish: false, subscribe: true, admin: false };
     const { room } = client();

@@ -216,6 +216,8 @@ export class RoomClient extends Emitter<RoomClientEvents> {
   private sendTransport?: ms.Transport;
   private recvTransport?: ms.Transport;
   private recvReady?: Promise<ms.Transport | undefined>;
+  /** Transports the join answered (`createTransports`), used instead of `createTransport` once. */
+  private readonly prepared = new Map<'send' | 'recv', WsResponseData<'createTransport'>>();
   private micProducer?: ms.Producer;
   private micTrack?: MediaStreamTrack;
   private micMutedNow = false;
@@ -301,9 +303,12 @@ export class RoomClient extends Emitter<RoomClientEvents> {
     this.setState('joining');
     try {
       await this.signaling.connect();
-      const r = await this.signaling.join(
-        this.opts.displayName ? { displayName: this.opts.displayName } : {},
-      );
+      // The transports come with the join (a round trip fewer each); older servers ignore it.
+      const r = await this.signaling.join({
+        ...(this.opts.displayName ? { displayName: this.opts.displayName } : {}),
+        createTransports: true,
+      });
+      for (const t of r.createdTransports ?? []) this.prepared.set(t.direction, t);
       await this.device.load({
         routerRtpCapabilities: r.routerRtpCapabilities as unknown as ms.RtpCapabilities,
       });
@@ -577,8 +582,16 @@ export class RoomClient extends Emitter<RoomClientEvents> {
     }
   }
 
+  private takePrepared(direction: 'send' | 'recv'): WsResponseData<'createTransport'> | undefined {
+    const t = this.prepared.get(direction);
+    this.prepared.delete(direction);
+    return t;
+  }
+
   private async createRecvTransport(): Promise<ms.Transport> {
-    const t = await this.signaling.request('createTransport', { direction: 'recv' });
+    const t =
+      this.takePrepared('recv') ??
+      (await this.signaling.request('createTransport', { direction: 'recv' }));
     const transport = this.device.createRecvTransport({
       id: t.transportId,
       iceParameters: t.iceParameters as unknown as ms.IceParameters,
@@ -593,7 +606,9 @@ export class RoomClient extends Emitter<RoomClientEvents> {
 
   private async ensureSendTransport(): Promise<ms.Transport> {
     if (this.sendTransport && !this.sendTransport.closed) return this.sendTransport;
-    const t = await this.signaling.request('createTransport', { direction: 'send' });
+    const t =
+      this.takePrepared('send') ??
+      (await this.signaling.request('createTransport', { direction: 'send' }));
     const transport = this.device.createSendTransport({
       id: t.transportId,
       iceParameters: t.iceParameters as unknown as ms.IceParameters,
@@ -877,6 +892,7 @@ export class RoomClient extends Emitter<RoomClientEvents> {
 
   private teardownMedia(): void {
     this.generation++;
+    this.prepared.clear();
     for (const e of this.consumers.values()) {
       e.consumer.close();
       this.emit('trackRemoved', this.remote(e));

@@ -81,7 +81,12 @@ async function buildHelper(
     });
     return undefined;
   }
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  // The platform is part of the key: a node_modules copied to another machine rebuilds.
+  const hash = createHash('sha256')
+    .update(source)
+    .update(`${process.platform}-${process.arch}`)
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(cacheDir, `espeak-phonemes-${hash}`);
   const binary = join(dir, BINARY);
   try {

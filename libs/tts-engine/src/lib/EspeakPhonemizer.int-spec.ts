@@ -100,7 +100,7 @@ describe('EspeakPhonemizer (real espeak-ng)', () => {
     }
   });
 
-  it('espeakHelperBinary() resolves undefined without a compiler (the command is used then) and builds into its cache dir', async () => {
+  it('espeakHelperBinary() resolves undefined without a compiler and builds into its cache dir; a helper that does not run falls back to the command', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'parley-espeak-'));
     try {
       await expect(
@@ -115,9 +115,20 @@ describe('EspeakPhonemizer (real espeak-ng)', () => {
       } finally {
         p.close();
       }
+      // A helper that does not run: the command takes over; an unknown voice is still refused.
+      const fallback = await EspeakPhonemizer.create({
+        voice: 'en-us',
+        helper: join(cacheDir, 'missing'),
+      });
+      try {
+        expect(fallback.mode).toBe('command');
+        expect(await fallback.phonemizeSentence('Hello, world.')).toBe('həlˈoʊ, wˈɜːld.');
+      } finally {
+        fallback.close();
+      }
       await expect(
-        EspeakPhonemizer.create({ voice: 'en-us', helper: join(cacheDir, 'missing') }),
-      ).rejects.toMatchObject({ code: 'PHONEMIZER_FAILED' });
+        EspeakPhonemizer.create({ voice: 'zz-nonexistent', helper: built }),
+      ).rejects.toMatchObject({ code: 'BAD_VOICE_CONFIG' });
     } finally {
       rmSync(cacheDir, { recursive: true, force: true });
     }

@@ -134,7 +134,24 @@ export class EspeakPhonemizer {
         logger: phonemizer.#logger,
       });
     }
-    await phonemizer.#ensureStarted();
+    try {
+      await phonemizer.#ensureStarted();
+    } catch (err) {
+      // A built helper that does not run here (say, copied from another machine) is no reason
+      // to refuse the voice: the command phonemises too. A voice espeak-ng lacks stays an error.
+      if (!(err instanceof TtsError) || err.code !== 'PHONEMIZER_FAILED' || !phonemizer.#helper)
+        throw err;
+      phonemizer.#logger.warn(
+        'EspeakPhonemizer.create() | helper failed, using the espeak-ng command',
+        {
+          voice: phonemizer.voice,
+          helper: phonemizer.#helper,
+          error: err.message,
+        },
+      );
+      phonemizer.#helper = undefined;
+      await phonemizer.#ensureStarted();
+    }
     phonemizer.#logger.info('EspeakPhonemizer.create() | espeak-ng ready', {
       voice: phonemizer.voice,
       mode: phonemizer.mode,

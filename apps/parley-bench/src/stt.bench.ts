@@ -35,16 +35,20 @@ import { benchLine, percentile, round } from './stats';
  * - priority_ratio: median latency of a 3 s realtime clip while a 10-minute batch job runs on the
  *   same worker over its idle median. The job is cancelled once measured (its completion is not
  *   what this measures; the batch phases below are).
- * - rtf: batch wall time over audio time with one worker (lower is faster than real time).
+ * - rtf: batch wall time over audio time with one worker of SCALE_THREADS threads (lower is faster
+ *   than real time).
  * - scale_2w: batch throughput with two workers over one: the same set of 30 s jobs, submitted at
- *   once, with one worker and then with two (each worker as configured, THREADS threads).
+ *   once, with one worker and then with two, each with SCALE_THREADS threads (default 1: two
+ *   workers then fill the two cores, which two workers of two threads each cannot scale past).
  *
- * Args: [threads per worker, default 1] [jobs per scale phase, default 6] [phases, default all:
- * a comma list of rt4s, overhead, priority, batch — the BENCH line then holds only those].
+ * Args: [threads of the worker, default 2 = STT_WORKER_THREADS' default] [jobs per scale phase,
+ * default 6] [phases, default all: a comma list of rt4s, overhead, priority, batch — the BENCH
+ * line then holds only those] [threads per worker in the scale phase, default 1].
  */
-const THREADS = Number(process.argv[2] ?? 1);
+const THREADS = Number(process.argv[2] ?? 2);
 const SCALE_JOBS = Number(process.argv[3] ?? 6);
 const PHASES = new Set((process.argv[4] ?? 'rt4s,overhead,priority,batch').split(','));
+const SCALE_THREADS = Number(process.argv[5] ?? 1);
 const LONG_S = 600;
 const ROOT = process.cwd();
 const quiet = createLogger({
@@ -183,7 +187,7 @@ async function main(): Promise<void> {
   }, 10_000);
   app('stt', { ...common, STT_HTTP_PORT: String(sttPort), STT_HTTP_HOST: '127.0.0.1' });
   const w1Port = await freePort();
-  app('stt-worker', {
+  const w1 = app('stt-worker', {
     ...common,
     PARLEY_NODE_ID: 'bench-w1',
     STT_WORKER_HTTP_PORT: String(w1Port),
@@ -498,6 +502,25 @@ async function main(): Promise<void> {
 
   // rtf + scale: the same job set with one worker, then two
   if (PHASES.has('batch')) {
+    if (SCALE_THREADS !== THREADS) {
+      // The scale phase's workers run SCALE_THREADS threads each: replace the first worker.
+      await new Promise<void>((resolve) => {
+        if (w1.exitCode !== null || w1.signalCode !== null) return resolve();
+        w1.once('exit', () => resolve());
+        w1.kill('SIGTERM');
+      });
+      const w1bPort = await freePort();
+      app('stt-worker', {
+        ...common,
+        PARLEY_NODE_ID: 'bench-w1b',
+        STT_WORKER_HTTP_PORT: String(w1bPort),
+        STT_WORKER_THREADS: String(SCALE_THREADS),
+      });
+      await until(
+        async () => (await fetch(`http://127.0.0.1:${w1bPort}/ready`)).status === 200,
+        60_000,
+      );
+    }
     const batch = async (): Promise<number> => {
       const t0 = performance.now();
       const ids = await Promise.all(
@@ -541,7 +564,7 @@ async function main(): Promise<void> {
       ...common,
       PARLEY_NODE_ID: 'bench-w2',
       STT_WORKER_HTTP_PORT: String(w2Port),
-      STT_WORKER_THREADS: String(THREADS),
+      STT_WORKER_THREADS: String(SCALE_THREADS),
     });
     await until(
       async () => (await fetch(`http://127.0.0.1:${w2Port}/ready`)).status === 200,
@@ -549,7 +572,7 @@ async function main(): Promise<void> {
     );
     const t2 = await batch();
     log(
-      `batch: ${SCALE_JOBS} × 30 s jobs in ${(t1 / 1000).toFixed(1)} s with 1 worker, ${(t2 / 1000).toFixed(1)} s with 2`,
+      `batch: ${SCALE_JOBS} × 30 s jobs in ${(t1 / 1000).toFixed(1)} s with 1 worker, ${(t2 / 1000).toFixed(1)} s with 2 (${SCALE_THREADS} thread(s) each)`,
     );
     out['rtf'] = round(rtf, 3);
     out['scale_2w'] = round(t1 / t2, 2);
@@ -564,6 +587,7 @@ async function main(): Promise<void> {
   benchLine('stt', {
     ...out,
     threads: THREADS,
+    ...(PHASES.has('batch') ? { scale_threads: SCALE_THREADS } : {}),
     load1: round((load0[0] + load1[0]) / 2, 2),
   });
 }

@@ -502,6 +502,20 @@ async function main(): Promise<void> {
 
   // rtf + scale: the same job set with one worker, then two
   if (PHASES.has('batch')) {
+    /** Starts a worker of the scale phase (SCALE_THREADS threads) and waits until it is ready. */
+    const scaleWorker = async (id: string): Promise<void> => {
+      const port = await freePort();
+      app('stt-worker', {
+        ...common,
+        PARLEY_NODE_ID: id,
+        STT_WORKER_HTTP_PORT: String(port),
+        STT_WORKER_THREADS: String(SCALE_THREADS),
+      });
+      await until(
+        async () => (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200,
+        60_000,
+      );
+    };
     if (SCALE_THREADS !== THREADS) {
       // The scale phase's workers run SCALE_THREADS threads each: replace the first worker.
       await new Promise<void>((resolve) => {
@@ -509,17 +523,7 @@ async function main(): Promise<void> {
         w1.once('exit', () => resolve());
         w1.kill('SIGTERM');
       });
-      const w1bPort = await freePort();
-      app('stt-worker', {
-        ...common,
-        PARLEY_NODE_ID: 'bench-w1b',
-        STT_WORKER_HTTP_PORT: String(w1bPort),
-        STT_WORKER_THREADS: String(SCALE_THREADS),
-      });
-      await until(
-        async () => (await fetch(`http://127.0.0.1:${w1bPort}/ready`)).status === 200,
-        60_000,
-      );
+      await scaleWorker('bench-w1b');
     }
     const batch = async (): Promise<number> => {
       const t0 = performance.now();
@@ -559,17 +563,7 @@ async function main(): Promise<void> {
     };
     const t1 = await batch();
     const rtf = t1 / (SCALE_JOBS * 30_000);
-    const w2Port = await freePort();
-    app('stt-worker', {
-      ...common,
-      PARLEY_NODE_ID: 'bench-w2',
-      STT_WORKER_HTTP_PORT: String(w2Port),
-      STT_WORKER_THREADS: String(SCALE_THREADS),
-    });
-    await until(
-      async () => (await fetch(`http://127.0.0.1:${w2Port}/ready`)).status === 200,
-      60_000,
-    );
+    await scaleWorker('bench-w2');
     const t2 = await batch();
     log(
       `batch: ${SCALE_JOBS} × 30 s jobs in ${(t1 / 1000).toFixed(1)} s with 1 worker, ${(t2 / 1000).toFixed(1)} s with 2 (${SCALE_THREADS} thread(s) each)`,

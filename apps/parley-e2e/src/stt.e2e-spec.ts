@@ -532,7 +532,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
     const flac = encode(dir, s12, 'flac', ['-c:a', 'flac']);
     const created = await client.request(sttContracts.jobSubmit, {
       jobId,
-      audio: flac.toString('base64'),
+      audio: flac,
       filename: 'talk.flac',
       options: { language: 'en' },
     });
@@ -540,7 +540,7 @@ describe('STT across processes (orchestrator + 2 workers, synthetic model)', () 
     // Idempotent by id.
     const again = await client.request(sttContracts.jobSubmit, {
       jobId,
-      audio: flac.toString('base64'),
+      audio: flac,
     });
     expect(again.jobId).toBe(jobId);
     await eventually(() => completed.seen.length === 1, 60_000);

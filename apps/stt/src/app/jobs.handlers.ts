@@ -15,10 +15,9 @@ export class JobsHandlers implements OnModuleInit {
 
   onModuleInit(): void {
     this.messaging.serve(sttContracts.jobSubmit, (req) => {
-      const file = Buffer.from(req.audio, 'base64');
-      if (file.length === 0) throw new SttError('EMPTY_AUDIO', 'audio is empty');
+      if (req.audio.length === 0) throw new SttError('EMPTY_AUDIO', 'audio is empty');
       return this.jobs.submit({
-        file: new Uint8Array(file.buffer, file.byteOffset, file.byteLength),
+        file: req.audio,
         filename: req.filename,
         options: req.options ?? {},
         jobId: req.jobId,

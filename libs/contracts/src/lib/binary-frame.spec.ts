@@ -1,5 +1,11 @@
 import { FrameError, binaryFrameCodec, isBytes } from './binary-frame';
-import { SttUtteranceRequest, sttAudioFrame, sttContracts } from './stt';
+import {
+  STT_JOB_NATS_MAX_BYTES,
+  SttJobSubmitRequest,
+  SttUtteranceRequest,
+  sttAudioFrame,
+  sttContracts,
+} from './stt';
 
 const header = (json: string, tail: Uint8Array = new Uint8Array(0)) => {
   const h = new TextEncoder().encode(json);
@@ -107,5 +113,26 @@ describe('stt.realtime.transcribe on the wire', () => {
     expect(issues(undefined)).toMatch(/must be bytes/);
     expect(issues(new Uint8Array(0))).toBe('');
     expect(issues(new Uint8Array(20_000 * 32))).toBe('');
+  });
+  it('stt.job.submit carries the file as it is: any byte count up to the NATS limit, never base64 text', () => {
+    expect(sttContracts.jobSubmit.requestCodec).toBeDefined();
+    const file = Uint8Array.from({ length: 1001 }, (_, i) => (i * 7) & 0xff);
+    const frame = sttContracts.jobSubmit.requestCodec?.encode({
+      jobId: 'j1',
+      audio: file,
+      filename: 'a.flac',
+    });
+    const back = SttJobSubmitRequest.parse(
+      sttContracts.jobSubmit.requestCodec?.decode(frame as Uint8Array),
+    );
+    expect(back).toMatchObject({ jobId: 'j1', filename: 'a.flac' });
+    expect([...back.audio]).toEqual([...file]);
+    const issues = (audio: unknown) => {
+      const r = SttJobSubmitRequest.safeParse({ audio });
+      return r.success ? '' : r.error.issues.map((i) => i.message).join('; ');
+    };
+    expect(issues(new Uint8Array(STT_JOB_NATS_MAX_BYTES + 1))).toMatch(/upload it over HTTP/);
+    expect(issues('UklGRg==')).toMatch(/bytes of an audio file/);
+    expect(issues(new Uint8Array(STT_JOB_NATS_MAX_BYTES))).toBe('');
   });
 });

@@ -15,9 +15,10 @@ import { registerContracts } from './registry';
  *   then the final — or `stt.stream.*` takes a participant's audio stream and does the segmenting
  *   (VAD), the interval partials and the finals itself. Transcripts fan out on
  *   `stt.transcript.partial.<roomId>` / `stt.transcript.finalized.<roomId>`. Realtime work pre-empts
- *   batch work on a worker. Requests carrying audio (`stt.realtime.transcribe`, `stt.stream.audio`)
- *   travel as binary frames ({@link sttAudioFrame}): the PCM as raw bytes after a JSON header of
- *   the other fields, not base64 in JSON.
+ *   batch work on a worker. Requests carrying audio (`stt.realtime.transcribe`, `stt.stream.audio`,
+ *   and `stt.job.submit` with a whole file) travel as binary frames ({@link sttAudioFrame},
+ *   {@link sttFileFrame}): the bytes as they are after a JSON header of the other fields, not
+ *   base64 in JSON.
  * - **Batch jobs**, served by the `stt` orchestrator: `stt.job.submit|get|cancel`; a job's audio is
  *   stored in a JetStream object store, the job goes on the `STT_JOBS` work-queue stream and its
  *   state and result into JetStream KV; progress and segments fan out on `stt.job.*.<jobId>`.
@@ -109,8 +110,11 @@ const PCM_BYTES_PER_MS = 32;
 export const STT_REALTIME_MAX_AUDIO_MS = 20_000;
 /** Longest chunk of a realtime stream message. */
 export const STT_STREAM_MAX_CHUNK_MS = 5_000;
-/** Largest encoded audio file in a NATS job submission, as base64 (bigger files: HTTP upload). */
-export const STT_JOB_NATS_MAX_BASE64 = 700_000;
+/**
+ * Largest audio file in a NATS job submission, bytes: it travels raw (binary frame) and must fit
+ * NATS's default 1 MB max payload with its header and trace headers (bigger files: HTTP upload).
+ */
+export const STT_JOB_NATS_MAX_BYTES = 960_000;
 
 /**
  * Raw 16 kHz mono s16le PCM bytes (a `Uint8Array`; a Node `Buffer` is one) of at most `maxMs`:
@@ -132,6 +136,11 @@ function pcmBytes(maxMs: number) {
  * `BAD_REQUEST` with what is wrong.
  */
 export const sttAudioFrame = binaryFrameCodec('audio', { describe: '16 kHz mono s16le PCM' });
+
+/** Wire format of `stt.job.submit`: a JSON header, then the audio file's bytes as they are. */
+export const sttFileFrame = binaryFrameCodec('audio', {
+  describe: 'an audio file: WAV, MP3, Ogg/Opus, FLAC, WebM',
+});
 
 /** Subject-token-safe id (utterances, streams, jobs, workers). */
 export const SttToken = z
@@ -452,10 +461,13 @@ export const SttJobSubmitRequest = z
   .object({
     /** Caller-chosen id: submitting the same id again returns the existing job (idempotent). */
     jobId: SttJobId.optional(),
+    /** The audio file's bytes (raw bytes on the wire: {@link sttFileFrame}). */
     audio: z
-      .string()
-      .max(STT_JOB_NATS_MAX_BASE64, 'audio too large for NATS; upload it over HTTP')
-      .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'audio is not base64'),
+      .custom<Uint8Array>(isBytes, 'audio must be the bytes of an audio file (a Uint8Array)')
+      .refine(
+        (b) => b.length <= STT_JOB_NATS_MAX_BYTES,
+        `audio is over ${STT_JOB_NATS_MAX_BYTES} bytes, too large for NATS; upload it over HTTP`,
+      ),
     filename: z.string().max(512).optional(),
     options: SttJobOptions.optional(),
   })
@@ -580,7 +592,8 @@ export const sttContracts = {
     request: SttJobSubmitRequest,
     response: SttJobStatus,
     timeoutMs: 30_000,
-    description: 'Submit a batch transcription job (audio file as base64).',
+    description: 'Submit a batch transcription job. Binary frame: JSON header + the audio file.',
+    requestCodec: sttFileFrame,
   }),
   jobGet: defineRequest({
     subject: 'stt.job.get',

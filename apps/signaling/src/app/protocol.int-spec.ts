@@ -253,7 +253,7 @@ describe('signaling protocol against a fake SFU', () => {
     );
   });
 
-  it('join with createTransports answers the transports its grants allow; without it, none', async () => {
+  it('join with createTransports answers the transports its grants allow, and a resume gets them back; without it, none', async () => {
     const r = room();
     await join(TENANTS.acme, 'alice', r);
     const mark = sfu.calls.length;
@@ -270,6 +270,14 @@ describe('signaling protocol against a fake SFU', () => {
       expect(t).toMatchObject({ dtlsParameters: { role: 'auto' } });
       await m.request('connectTransport', { transportId: t.transportId, dtlsParameters: DTLS });
     }
+    // They are the session's: a resumed session gets exactly them back (ICE restarted).
+    const reconnected = new Promise<unknown>((resolve) => m.once('reconnected', resolve as never));
+    m.dropForTest();
+    const again = (await reconnected) as Awaited<ReturnType<SignalingClient['join']>>;
+    expect(again.resumed).toBe(true);
+    expect(again.transports.map((t) => [t.transportId, t.direction]).sort()).toEqual(
+      created.map((t) => [t.transportId, t.direction]).sort(),
+    );
     // A listener gets its recv transport only.
     const l = client(sig, await tokenFor(TENANTS.acme, 'leo', r, { role: 'listener' }));
     clients.push(l);

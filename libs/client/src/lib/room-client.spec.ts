@@ -516,6 +516,43 @@ describe('RoomClient', () => {
     expect(room.state).toBe('joined');
   });
 
+  it('a transport the join answered but not used yet gets the ICE parameters of a resume', async () => {
+    const made = (direction: 'send' | 'recv') => {
+      const t = fake.generateTransportRemoteParameters();
+      return {
+        transportId: `${direction}-t`,
+        direction,
+        iceParameters: t.iceParameters,
+        iceCandidates: t.iceCandidates,
+        dtlsParameters: t.dtlsParameters,
+      };
+    };
+    server.overrides.join = (d) =>
+      typeof d['sessionId'] === 'string' && server.resumeAnswer
+        ? server.resumeAnswer(d['sessionId'])
+        : server.joinResult({ createdTransports: [made('send'), made('recv')] });
+    const { room, seen } = client();
+    await room.join();
+    const ice = { usernameFragment: 'fresh-ufrag', password: 'fresh-pwd', iceLite: true };
+    server.resumeAnswer = (sessionId) =>
+      server.joinResult({
+        sessionId,
+        resumed: true,
+        transports: [
+          { transportId: 'recv-t', direction: 'recv', iceParameters: ice },
+          { transportId: 'send-t', direction: 'send', iceParameters: ice },
+        ],
+      });
+    server.socket.serverClose(1006, 'network');
+    await until(() => seen('reconnected').length === 1);
+    const prepared = (room as unknown as { prepared: Map<string, { iceParameters: unknown }> })
+      .prepared;
+    expect(prepared.get('send')?.iceParameters).toEqual(ice);
+    await room.publish(mic());
+    expect(server.of('createTransport')).toEqual([]);
+    expect(server.of('produce')[0]).toMatchObject({ transportId: 'send-t' });
+  });
+
   it('after a drop the server no longer knows, the client rebuilds transports, consumers and its microphone', async () => {
     server.addProducer('bob', 'bob-mic');
     const { room, seen } = client();

@@ -857,6 +857,11 @@ export class RoomClient extends Emitter<RoomClientEvents> {
           await transport?.restartIce({
             iceParameters: t.iceParameters as unknown as ms.IceParameters,
           });
+          // One the join answered but not used yet: build it with the new ICE parameters.
+          const unused = this.prepared.get(t.direction);
+          if (unused?.transportId === t.transportId) {
+            this.prepared.set(t.direction, { ...unused, iceParameters: t.iceParameters });
+          }
         }
         // Reconcile the room with what the server says now.
         const live = new Set(r.producers.map((p) => p.producerId));

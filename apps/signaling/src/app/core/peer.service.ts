@@ -200,9 +200,13 @@ export class PeerService {
       link.session = live;
       this.hub.attach(link);
       attached = true;
+      // `createTransports`: the transports are handed out with the join (the prepared ones, else
+      // made now) and recorded with the session; otherwise each when `createTransport` asks.
+      const createdTransports = data.createTransports
+        ? await Promise.all(directions.map((direction) => this.handOutTransport(live, direction)))
+        : undefined;
       const snap = await this.store.startSession({
         ...live,
-        transports: new Map(placed.transports?.map((t) => [t.transportId, t.direction])),
         owner: this.node,
         state: 'connected',
         createdAt: now,
@@ -211,12 +215,6 @@ export class PeerService {
       const producers = snap.producers.filter((p) => p.peerId !== peerId);
       this.hub.seed(roomId, producers);
       this.hub.publish({ kind: 'peerJoined', roomId, peer: peerInfo(participant) });
-      // `createTransports`: hand the prepared transports out now (created at the SFU otherwise).
-      const createdTransports = data.createTransports
-        ? await Promise.all(
-            directions.map((direction) => this.createTransport(link, { direction })),
-          )
-        : undefined;
       // winston formats a line before its transport drops it: skip the work when info is off.
       if (this.logger.isInfoEnabled()) {
         this.logger.info('join() | peer joined', {
@@ -444,16 +442,13 @@ export class PeerService {
         { roomId: s.roomId, peerId: s.peerId, direction: data.direction },
         s.sfuNode,
       ));
-    // A prepared transport is in the session record since the join.
-    if (!prepared) {
-      await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
-        this.sfu.call(
-          sfuContracts.transportClose,
-          { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
-          s.sfuNode,
-        ),
-      );
-    }
+    await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
+      this.sfu.call(
+        sfuContracts.transportClose,
+        { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
+        s.sfuNode,
+      ),
+    );
     s.transports.set(r.transportId, data.direction);
     return { ...r, direction: data.direction };
   }
@@ -834,6 +829,24 @@ export class PeerService {
   }
 
   // ---- helpers ---------------------------------------------------------------------------
+
+  /** A transport for a joining session: its prepared one, else a new one at the SFU. */
+  private async handOutTransport(
+    s: LiveSession,
+    direction: 'send' | 'recv',
+  ): Promise<WsResponseData<'createTransport'>> {
+    const prepared = s.prepared?.get(direction);
+    if (prepared) s.prepared?.delete(direction);
+    const r =
+      prepared ??
+      (await this.sfu.call(
+        sfuContracts.transportCreate,
+        { roomId: s.roomId, peerId: s.peerId, direction },
+        s.sfuNode,
+      ));
+    s.transports.set(r.transportId, direction);
+    return { ...r, direction };
+  }
 
   private session(link: PeerLink): LiveSession {
     if (!link.session) throw new SignalingError('NOT_JOINED', 'send join first');

@@ -124,6 +124,18 @@ class FakeServer {
   }
 }
 
+/** A transport as `join {createTransports}` answers it (ids `send-t` / `recv-t`). */
+function made(direction: 'send' | 'recv') {
+  const t = fake.generateTransportRemoteParameters();
+  return {
+    transportId: `${direction}-t`,
+    direction,
+    iceParameters: t.iceParameters,
+    iceCandidates: t.iceCandidates,
+    dtlsParameters: t.dtlsParameters,
+  };
+}
+
 let server: FakeServer;
 
 class ServerSocket implements WebSocketLike {
@@ -310,16 +322,6 @@ describe('RoomClient', () => {
   });
 
   it('join() asks for its transports with the join and uses the ones answered instead of createTransport', async () => {
-    const made = (direction: 'send' | 'recv') => {
-      const t = fake.generateTransportRemoteParameters();
-      return {
-        transportId: `${direction}-t`,
-        direction,
-        iceParameters: t.iceParameters,
-        iceCandidates: t.iceCandidates,
-        dtlsParameters: t.dtlsParameters,
-      };
-    };
     server.overrides.join = () =>
       server.joinResult({ createdTransports: [made('send'), made('recv')] });
     const { room } = client();
@@ -517,16 +519,6 @@ describe('RoomClient', () => {
   });
 
   it('a transport the join answered but not used yet gets the ICE parameters of a resume', async () => {
-    const made = (direction: 'send' | 'recv') => {
-      const t = fake.generateTransportRemoteParameters();
-      return {
-        transportId: `${direction}-t`,
-        direction,
-        iceParameters: t.iceParameters,
-        iceCandidates: t.iceCandidates,
-        dtlsParameters: t.dtlsParameters,
-      };
-    };
     server.overrides.join = (d) =>
       typeof d['sessionId'] === 'string' && server.resumeAnswer
         ? server.resumeAnswer(d['sessionId'])

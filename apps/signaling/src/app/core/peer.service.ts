@@ -433,24 +433,20 @@ export class PeerService {
     if (s.transports.size >= PEER_LIMITS.transports) {
       throw new SignalingError('CONFLICT', `at most ${PEER_LIMITS.transports} transports per peer`);
     }
-    const prepared = s.prepared?.get(data.direction);
-    if (prepared) s.prepared?.delete(data.direction);
-    const r =
-      prepared ??
-      (await this.sfu.call(
-        sfuContracts.transportCreate,
-        { roomId: s.roomId, peerId: s.peerId, direction: data.direction },
-        s.sfuNode,
-      ));
-    await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
-      this.sfu.call(
-        sfuContracts.transportClose,
-        { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
-        s.sfuNode,
-      ),
-    );
-    s.transports.set(r.transportId, data.direction);
-    return { ...r, direction: data.direction };
+    const r = await this.handOutTransport(s, data.direction);
+    try {
+      await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
+        this.sfu.call(
+          sfuContracts.transportClose,
+          { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
+          s.sfuNode,
+        ),
+      );
+    } catch (err) {
+      s.transports.delete(r.transportId);
+      throw err;
+    }
+    return r;
   }
 
   /** `connectTransport`. */

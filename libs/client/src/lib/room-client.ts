@@ -582,23 +582,26 @@ export class RoomClient extends Emitter<RoomClientEvents> {
     }
   }
 
-  private takePrepared(direction: 'send' | 'recv'): WsResponseData<'createTransport'> | undefined {
-    const t = this.prepared.get(direction);
-    this.prepared.delete(direction);
-    return t;
-  }
-
-  private async createRecvTransport(): Promise<ms.Transport> {
+  /**
+   * What `device.createSendTransport/createRecvTransport` takes for a new transport: the one the
+   * join answered (once), else a `createTransport` request.
+   */
+  private async transportOptions(direction: 'send' | 'recv'): Promise<ms.TransportOptions> {
     const t =
-      this.takePrepared('recv') ??
-      (await this.signaling.request('createTransport', { direction: 'recv' }));
-    const transport = this.device.createRecvTransport({
+      this.prepared.get(direction) ??
+      (await this.signaling.request('createTransport', { direction }));
+    this.prepared.delete(direction);
+    return {
       id: t.transportId,
       iceParameters: t.iceParameters as unknown as ms.IceParameters,
       iceCandidates: t.iceCandidates as unknown as ms.IceCandidate[],
       dtlsParameters: t.dtlsParameters as unknown as ms.DtlsParameters,
       ...(this.opts.iceServers ? { iceServers: this.opts.iceServers } : {}),
-    });
+    };
+  }
+
+  private async createRecvTransport(): Promise<ms.Transport> {
+    const transport = this.device.createRecvTransport(await this.transportOptions('recv'));
     this.wireTransport(transport);
     this.recvTransport = transport;
     return transport;
@@ -606,16 +609,7 @@ export class RoomClient extends Emitter<RoomClientEvents> {
 
   private async ensureSendTransport(): Promise<ms.Transport> {
     if (this.sendTransport && !this.sendTransport.closed) return this.sendTransport;
-    const t =
-      this.takePrepared('send') ??
-      (await this.signaling.request('createTransport', { direction: 'send' }));
-    const transport = this.device.createSendTransport({
-      id: t.transportId,
-      iceParameters: t.iceParameters as unknown as ms.IceParameters,
-      iceCandidates: t.iceCandidates as unknown as ms.IceCandidate[],
-      dtlsParameters: t.dtlsParameters as unknown as ms.DtlsParameters,
-      ...(this.opts.iceServers ? { iceServers: this.opts.iceServers } : {}),
-    });
+    const transport = this.device.createSendTransport(await this.transportOptions('send'));
     this.wireTransport(transport);
     transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
       this.signaling

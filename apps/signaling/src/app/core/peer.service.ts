@@ -205,6 +205,7 @@ export class PeerService {
       const createdTransports = data.createTransports
         ? await Promise.all(directions.map((direction) => this.handOutTransport(live, direction)))
         : undefined;
+      for (const t of createdTransports ?? []) live.transports.set(t.transportId, t.direction);
       const snap = await this.store.startSession({
         ...live,
         owner: this.node,
@@ -434,18 +435,14 @@ export class PeerService {
       throw new SignalingError('CONFLICT', `at most ${PEER_LIMITS.transports} transports per peer`);
     }
     const r = await this.handOutTransport(s, data.direction);
-    try {
-      await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
-        this.sfu.call(
-          sfuContracts.transportClose,
-          { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
-          s.sfuNode,
-        ),
-      );
-    } catch (err) {
-      s.transports.delete(r.transportId);
-      throw err;
-    }
+    await this.remember(s, { [`t:${r.transportId}`]: data.direction }, () =>
+      this.sfu.call(
+        sfuContracts.transportClose,
+        { roomId: s.roomId, peerId: s.peerId, transportId: r.transportId },
+        s.sfuNode,
+      ),
+    );
+    s.transports.set(r.transportId, data.direction);
     return r;
   }
 
@@ -826,7 +823,10 @@ export class PeerService {
 
   // ---- helpers ---------------------------------------------------------------------------
 
-  /** A transport for a joining session: its prepared one, else a new one at the SFU. */
+  /**
+   * A transport of the session in `direction`: the one prepared with the join (once), else a new
+   * one at the SFU. The caller records it in `s.transports`.
+   */
   private async handOutTransport(
     s: LiveSession,
     direction: 'send' | 'recv',
@@ -840,7 +840,6 @@ export class PeerService {
         { roomId: s.roomId, peerId: s.peerId, direction },
         s.sfuNode,
       ));
-    s.transports.set(r.transportId, direction);
     return { ...r, direction };
   }
 

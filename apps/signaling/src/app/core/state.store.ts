@@ -280,8 +280,8 @@ function sessionFields(s: SessionRecord): string[] {
     String(s.createdAt),
     'joinedAt',
     String(s.joinedAt),
-    // Transports that exist at the SFU already (made with the join): one write instead of one
-    // per `createTransport`.
+    // Transports handed out with the join (`createTransports`): written here instead of one
+    // write per `createTransport`.
     ...[...s.transports].flatMap(([id, direction]) => [`t:${id}`, direction]),
   ];
 }

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { type Socket, connect as netConnect, createServer } from 'node:net';
+import { ChildRpc } from '@parley/media/testing';
 import { mediasoupWorkerBin } from '@parley/testing';
 import { join } from 'node:path';
 import { mintToken } from '@parley/auth';
@@ -332,67 +333,24 @@ function dtlsOf(sdp: string) {
  * process (wrtc-dtls.child.cjs), so a sampled join pays a browser's native handshake and the
  * bench's event loop stays free for the other joins.
  */
-class NativeDtls {
-  private readonly child: ChildProcess;
-  private readonly pending = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void }
-  >();
-  private nextId = 1;
-  readonly ready: Promise<unknown>;
-
-  constructor() {
-    this.child = fork(join(__dirname, 'wrtc-dtls.child.cjs'), [], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.pending.set(0, { resolve, reject });
-    });
-    this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.ok) p?.resolve(m.result);
-      else p?.reject(new Error(m.error));
-    });
-    this.child.on('exit', (code, signal) => {
-      for (const p of this.pending.values())
-        p.reject(new Error(`wrtc child exited (${code ?? signal})`));
-      this.pending.clear();
-    });
-  }
-
-  call<T>(cmd: string, args: Record<string, unknown>): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ id, cmd, ...args });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  /** The child is killed, never asked to exit (see the child's header). */
-  kill(): void {
-    this.child.kill('SIGKILL');
-  }
+function nativeDtls(): ChildRpc {
+  return new ChildRpc(join(__dirname, 'wrtc-dtls.child.cjs'), 'wrtc child');
 }
 
 /** Send + recv transports connected with real ICE/DTLS (libwebrtc in the child). */
 async function realDtls(
-  native: NativeDtls,
+  native: ChildRpc,
   c: Conn,
   send: Transport,
   recv: Transport,
 ): Promise<() => void> {
   const key = send.transportId;
-  const cleanup = () => void native.call('close', { key }).catch(() => undefined);
+  const cleanup = () => void native.request('close', { key }).catch(() => undefined);
   try {
-    const { sdp: offer } = await native.call<{ sdp: string }>('offer', { key });
+    const { sdp: offer } = await native.request<{ sdp: string }>('offer', { key });
     const mid = /a=mid:(\S+)/.exec(offer)?.[1] ?? '0';
     const pt = Number(/a=rtpmap:(\d+) opus\/48000\/2/i.exec(offer)?.[1] ?? 111);
-    const { sdp: answer } = await native.call<{ sdp: string }>('complete', {
+    const { sdp: answer } = await native.request<{ sdp: string }>('complete', {
       key,
       txAnswer: remoteSdp(send, mid, pt, 'passive', 'recvonly'),
       rxOffer: remoteSdp(recv, '0', 100, 'actpass', 'sendonly'),
@@ -407,7 +365,7 @@ async function realDtls(
         dtlsParameters: dtlsOf(answer),
       }),
     ]);
-    await native.call('connected', { key, timeoutMs: 10_000 });
+    await native.request('connected', { key, timeoutMs: 10_000 });
     return cleanup;
   } catch (err) {
     cleanup();
@@ -430,7 +388,7 @@ interface WsTarget {
 async function oneJoin(
   ws: WsTarget,
   i: number,
-  native: NativeDtls | undefined,
+  native: ChildRpc | undefined,
   token: string,
 ): Promise<number> {
   const identity = `user-${i}`;
@@ -481,9 +439,9 @@ async function main(): Promise<void> {
   const [sfuPort, sigPort] = [await freePort(), await freePort()];
   let sfu: ChildProcess | undefined;
   let sig: ChildProcess | undefined;
-  const native = new NativeDtls();
+  const native = nativeDtls();
   try {
-    await native.ready;
+    await native.request('ready');
     sfu = service('sfu', {
       NATS_URL: natsUrl,
       SFU_HTTP_PORT: String(sfuPort),

@@ -4,7 +4,8 @@
 // not blocked by it. @roamhq/wrtc crashes in its N-API cleanup at exit (node-webrtc #636): the
 // parent SIGKILLs this process, which never exits through that path.
 //
-// Protocol (IPC): { id, cmd, key, ... } → { id, ok, result | error }.
+// Protocol (IPC, ChildRpc of @parley/media/testing): { id, cmd, key, ... } → { id, ok, result | error }.
+//   ready                               → {}        wrtc is loaded
 //   offer    { key }                     → { sdp }   send-side PC, local offer (sendonly audio)
 //   complete { key, txAnswer, rxOffer }  → { sdp }   remote answer for it; recv-side PC answers
 //   connected{ key, timeoutMs }          → {}        both PCs reached 'connected'
@@ -35,6 +36,9 @@ function connected(pc, timeoutMs) {
 }
 
 const handlers = {
+  async ready() {
+    return {};
+  },
   async offer({ key }) {
     const tx = new wrtc.RTCPeerConnection({ iceServers: [] });
     pcs.set(key, { tx });
@@ -76,4 +80,3 @@ process.on('message', async (msg) => {
   }
 });
 process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
-process.send({ id: 0, ok: true, result: { ready: true } });

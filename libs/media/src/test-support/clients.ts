@@ -3,12 +3,12 @@
 // that decodes Opus back to PCM (both wrtc clients run in a child process). They talk to a
 // `Peer` through the library API only.
 // Test support only.
-import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 import { RTCPeerConnection as WeriftPeerConnection, RTCRtpCodecParameters } from 'werift';
 
 import type { ConsumerInfo } from '../lib/MediaTypes';
+import { ChildRpc } from './child-rpc';
 import type { Peer } from '../lib/Peer';
 import {
   clientDtlsParameters,
@@ -20,45 +20,8 @@ import {
 } from './sdp';
 
 /** A @roamhq/wrtc peer connection living in a child process (see wrtc-child.cjs for why). */
-class WrtcProcess {
-  readonly #child: ChildProcess;
-  readonly #pending = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void }
-  >();
-  #nextId = 1;
-
-  constructor() {
-    this.#child = fork(join(__dirname, 'wrtc-child.cjs'), [], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    this.#child.on(
-      'message',
-      (msg: { id: number; ok: boolean; result?: unknown; error?: string }) => {
-        const p = this.#pending.get(msg.id);
-        this.#pending.delete(msg.id);
-        if (msg.ok) p?.resolve(msg.result);
-        else p?.reject(new Error(msg.error));
-      },
-    );
-    this.#child.on('exit', () => {
-      for (const p of this.#pending.values()) p.reject(new Error('wrtc child exited'));
-      this.#pending.clear();
-    });
-  }
-
-  request<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.#child.send({ id, cmd, ...args });
-    });
-  }
-
-  /** SIGKILL: wrtc must not run its (crashing) exit cleanup. */
-  kill(): void {
-    this.#child.kill('SIGKILL');
-  }
+function wrtcProcess(): ChildRpc {
+  return new ChildRpc(join(__dirname, 'wrtc-child.cjs'), 'wrtc child');
 }
 
 /** A connected sending client. */
@@ -70,7 +33,7 @@ export interface ToneSender {
 
 /** Sends a sine tone (10 ms PCM frames -> libwebrtc's Opus encoder) as an audio producer. */
 export async function connectToneSender(peer: Peer, frequencyHz = 440): Promise<ToneSender> {
-  const client = new WrtcProcess();
+  const client = wrtcProcess();
   try {
     const { sdp } = await client.request<{ sdp: string }>('sendOffer', { frequencyHz });
     const local = parseLocalSdp(sdp);
@@ -104,7 +67,7 @@ export interface PcmSenderOptions {
  * audio producer, in real time from the moment the offer is made.
  */
 export async function connectPcmSender(peer: Peer, options: PcmSenderOptions): Promise<ToneSender> {
-  const client = new WrtcProcess();
+  const client = wrtcProcess();
   try {
     const pcm = Buffer.from(options.pcm.buffer, options.pcm.byteOffset, options.pcm.byteLength);
     const { sdp } = await client.request<{ sdp: string }>('sendOffer', {
@@ -216,7 +179,7 @@ export interface PcmReceiver {
 
 /** Consumes `producerId` with @roamhq/wrtc and decodes it through an RTCAudioSink. */
 export async function connectWrtcDecoder(peer: Peer, producerId: string): Promise<PcmReceiver> {
-  const client = new WrtcProcess();
+  const client = wrtcProcess();
   try {
     const t = await peer.createWebRtcTransport();
     const consumer = await peer.consume({
